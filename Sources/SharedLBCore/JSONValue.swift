@@ -1,0 +1,103 @@
+/// A JSON document as parsed from the wire.
+///
+/// The webhook reads Kubernetes objects through this type instead of a typed model:
+/// it must see exactly which keys are present (a JSON Patch `remove` of a missing
+/// key fails the whole API request) and must never re-encode an object it did not
+/// build. Numbers keep their source text so that recording them (for example a
+/// `nodePort` in `sharedlb.io/requested`) reproduces the bytes the API server sent.
+public enum JSONValue: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    /// A number, kept as its literal text (`30080`, `1.5e3`).
+    case number(String)
+    case string(String)
+    case array([JSONValue])
+    /// Members in document order; lookups take the last duplicate, as Go's `encoding/json` does.
+    case object(JSONObject)
+}
+
+/// The members of a JSON object, in document order.
+public struct JSONObject: Sendable, Hashable {
+    public var members: [(key: String, value: JSONValue)]
+
+    public init(_ members: [(key: String, value: JSONValue)] = []) {
+        self.members = members
+    }
+
+    /// The value of the last member named `key`, if any.
+    public subscript(key: String) -> JSONValue? {
+        get {
+            members.last(where: { $0.key == key })?.value
+        }
+        set {
+            members.removeAll { $0.key == key }
+            if let newValue { members.append((key, newValue)) }
+        }
+    }
+
+    public var isEmpty: Bool { members.isEmpty }
+
+    /// Objects are equal when they have the same members, in any order (RFC 8259: unordered).
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        guard lhs.members.count == rhs.members.count else { return false }
+        return lhs.members.allSatisfy { member in rhs[member.key] == member.value && lhs[member.key] == member.value }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(members.count)
+        // Order-independent, to agree with `==`.
+        var combined = 0
+        for member in members {
+            var memberHasher = Hasher()
+            memberHasher.combine(member.key)
+            memberHasher.combine(member.value)
+            combined ^= memberHasher.finalize()
+        }
+        hasher.combine(combined)
+    }
+}
+
+extension JSONValue {
+    /// The member `key` of an object; `nil` for other kinds or a missing key.
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let object) = self { return object[key] }
+        return nil
+    }
+
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    public var objectValue: JSONObject? {
+        if case .object(let value) = self { return value }
+        return nil
+    }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
+    public var isNull: Bool {
+        if case .null = self { return true }
+        return false
+    }
+
+    /// A short name of the kind, for messages such as "spec.ports is a string, not an array".
+    public var kindName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}

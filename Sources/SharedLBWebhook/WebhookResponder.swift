@@ -1,0 +1,156 @@
+import Foundation
+public import Hummingbird
+import Logging
+import NIOCore
+import SharedLBCore
+
+/// Routes and answers the webhook's HTTP requests.
+///
+/// `POST /mutate` (the query string is ignored: kube-apiserver appends `?timeout=5s`),
+/// `GET /healthz`, `GET /readyz`, `GET /metrics`. Every failure is an HTTP answer with
+/// a clear message: no input can crash the server or leak an unhandled error.
+public struct WebhookResponder: HTTPResponder {
+    public typealias Context = BasicRequestContext
+
+    /// kube-apiserver sends AdmissionReviews of up to ~7 MiB (controller-runtime caps at 7 MiB too).
+    public static let defaultMaximumBodySize = 7 * 1024 * 1024
+
+    let reviewer: AdmissionReviewer
+    let metrics: WebhookMetrics
+    let readiness: Readiness
+    let maximumBodySize: Int
+    /// Serve `/metrics` here too (off when metrics have their own port).
+    let servesMetrics: Bool
+    let logger: Logger
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        switch request.uri.path {
+        case "/mutate":
+            guard request.method == .post else { return Self.methodNotAllowed(allow: "POST") }
+            return await mutate(request)
+        case "/healthz", "/livez":
+            guard request.method == .get || request.method == .head else { return Self.methodNotAllowed(allow: "GET") }
+            return Self.text(.ok, "ok\n")
+        case "/readyz":
+            guard request.method == .get || request.method == .head else { return Self.methodNotAllowed(allow: "GET") }
+            if readiness.isReady { return Self.text(.ok, "ok\n") }
+            return Self.text(.serviceUnavailable, readiness.isShuttingDown ? "shutting down\n" : "no serving certificate loaded\n")
+        case "/metrics" where servesMetrics:
+            guard request.method == .get else { return Self.methodNotAllowed(allow: "GET") }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+        default:
+            return Self.text(.notFound, "not found: the admission endpoint is POST /mutate\n")
+        }
+    }
+
+    private func mutate(_ request: Request) async -> Response {
+        let start = ContinuousClock.now
+        metrics.inFlight.increment()
+        defer {
+            metrics.inFlight.decrement()
+            metrics.duration.record(ContinuousClock.now - start)
+        }
+        if let failure = checkHead(request) {
+            metrics.recordRequest(operation: "other", result: .rejected)
+            return failure
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maximumBodySize)
+        } catch is NIOTooManyBytesError {
+            metrics.recordRequest(operation: "other", result: .rejected)
+            return Self.status(.contentTooLarge, "request body is larger than \(maximumBodySize) bytes")
+        } catch {
+            metrics.recordRequest(operation: "other", result: .rejected)
+            return Self.status(.badRequest, "cannot read request body: \(error)")
+        }
+        guard body.readableBytes > 0 else {
+            metrics.recordRequest(operation: "other", result: .rejected)
+            return Self.status(.badRequest, "empty request body: expected an admission.k8s.io/v1 AdmissionReview")
+        }
+        let outcome: AdmissionOutcome
+        do {
+            outcome = try reviewer.review(body.readableBytesView)
+        } catch {
+            metrics.recordRequest(operation: "other", result: .rejected)
+            logger.warning("rejected an admission request", metadata: ["error.message": "\(error.message)"])
+            return Self.status(.badRequest, error.message)
+        }
+        record(outcome)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: outcome.responseBody())))
+    }
+
+    /// Checks that need only the request head; a too-large body is refused before it is read.
+    private func checkHead(_ request: Request) -> Response? {
+        guard let contentType = request.headers[.contentType] else {
+            return Self.status(.unsupportedMediaType, "missing Content-Type: expected application/json")
+        }
+        let mediaType = contentType.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: .whitespaces).lowercased()
+        guard mediaType == "application/json" else {
+            return Self.status(.unsupportedMediaType, "unsupported Content-Type \(contentType): expected application/json")
+        }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBodySize {
+            return Self.status(.contentTooLarge, "request body of \(length) bytes is larger than \(maximumBodySize) bytes")
+        }
+        return nil
+    }
+
+    private func record(_ outcome: AdmissionOutcome) {
+        var metadata: Logger.Metadata = [
+            "admission.uid": "\(outcome.uid)",
+            "admission.operation": "\(outcome.operation)",
+            "k8s.namespace": "\(outcome.namespace ?? "")",
+            "k8s.name": "\(outcome.displayName)",
+        ]
+        if outcome.dryRun { metadata["admission.dry_run"] = "true" }
+        switch outcome.result {
+        case .ignored:
+            metrics.recordRequest(operation: outcome.operation, result: .ignored)
+        case .service(.unchanged):
+            metrics.recordRequest(operation: outcome.operation, result: .unchanged)
+            logger.debug("service unchanged", metadata: metadata)
+        case .service(.converted):
+            metrics.recordRequest(operation: outcome.operation, result: .converted)
+            metadata["admission.patch.operations"] = "\(outcome.patch.operations.count)"
+            logger.info("converted LoadBalancer service to a shared one", metadata: metadata)
+        case .service(.skipped(let reasons)):
+            metrics.recordRequest(operation: outcome.operation, result: .skipped)
+            if let first = reasons.first { metrics.recordSkip(first) }
+            metadata["sharedlb.skip.reasons"] = "\(reasons.map(\.rawValue).joined(separator: ","))"
+            logger.info("left LoadBalancer service unconverted", metadata: metadata)
+        case .service(.malformed(let message)):
+            metrics.recordRequest(operation: outcome.operation, result: .malformed)
+            metadata["error.message"] = "\(message)"
+            logger.warning("service has an unexpected shape; allowed unchanged", metadata: metadata)
+        }
+    }
+
+    /// An error answer shaped like a Kubernetes `Status`, so the API server's log shows the message.
+    static func status(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        var output: [UInt8] = []
+        output.append(contentsOf: #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"#.utf8)
+        JSONWriter.writeString(message, into: &output)
+        output.append(contentsOf: #","reason":"#.utf8)
+        JSONWriter.writeString(status.reasonPhrase.replacingOccurrences(of: " ", with: ""), into: &output)
+        output.append(contentsOf: #","code":\#(status.code)}"#.utf8)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: output)))
+    }
+
+    static func text(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func methodNotAllowed(allow: String) -> Response {
+        var response = status(.methodNotAllowed, "method not allowed: use \(allow)")
+        response.headers[.allow] = allow
+        return response
+    }
+}

@@ -1,0 +1,142 @@
+import Hummingbird
+import HummingbirdCore
+import HummingbirdHTTP2
+import HummingbirdTLS
+public import Logging
+import NIOCore
+import NIOSSL
+public import ServiceLifecycle
+import SharedLBCore
+
+/// The admission webhook: an HTTPS server, a certificate reloader, an optional plain
+/// metrics listener and a readiness gate, as lifecycle services.
+///
+/// Run ``services`` in one `ServiceGroup` (in the given order) so that on SIGTERM the
+/// readiness gate hears first, then the HTTPS server drains in-flight requests and
+/// closes keep-alive connections, then the rest stops.
+///
+/// ```swift
+/// let webhook = WebhookServer(configuration: WebhookConfiguration(port: 8443), logger: logger)
+/// let group = ServiceGroup(configuration: .init(
+///     services: webhook.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+/// try await group.run()
+/// ```
+public struct WebhookServer: Sendable {
+    public let configuration: WebhookConfiguration
+    public let metrics: WebhookMetrics
+    public let readiness: Readiness
+    public let certificates: CertificateStore
+    let logger: Logger
+    let onListening: @Sendable (_ scheme: String, _ port: Int) async -> Void
+    let onCertificateCheck: @Sendable (CertificateStore.ReloadOutcome) -> Void
+
+    /// - Parameters:
+    ///   - onListening: called with `"https"` (and `"http"` for the metrics listener) and the
+    ///     bound port once each server accepts connections; port 0 binds any free port.
+    ///   - onCertificateCheck: called after every look at the certificate files that loaded
+    ///     or rejected something (not when they were unchanged).
+    public init(
+        configuration: WebhookConfiguration,
+        metrics: WebhookMetrics = WebhookMetrics(),
+        logger: Logger,
+        onListening: @escaping @Sendable (_ scheme: String, _ port: Int) async -> Void = { _, _ in },
+        onCertificateCheck: @escaping @Sendable (CertificateStore.ReloadOutcome) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.metrics = metrics
+        self.readiness = Readiness()
+        self.certificates = CertificateStore(certificatePath: configuration.certificatePath, keyPath: configuration.keyPath)
+        self.logger = logger
+        self.onListening = onListening
+        self.onCertificateCheck = onCertificateCheck
+    }
+
+    /// The services to run, in `ServiceGroup` order.
+    public var services: [any Service] {
+        let reloader = CertificateReloadService(
+            store: certificates, interval: configuration.certificateReloadInterval, readiness: readiness, metrics: metrics,
+            logger: logger, onCheck: onCertificateCheck)
+        var services: [any Service] = [reloader]
+        if let metricsPort = configuration.metricsPort {
+            services.append(metricsApplication(port: metricsPort))
+        }
+        services.append(HTTPSService(server: self, reloader: reloader))
+        services.append(ReadinessGateService(readiness: readiness, delay: configuration.shutdownDelay))
+        return services
+    }
+
+    func responder(servesMetrics: Bool) -> WebhookResponder {
+        WebhookResponder(
+            reviewer: AdmissionReviewer(policy: configuration.policy),
+            metrics: metrics,
+            readiness: readiness,
+            maximumBodySize: configuration.maximumBodySize,
+            servesMetrics: servesMetrics,
+            logger: logger
+        )
+    }
+
+    private func metricsApplication(port: Int) -> some Service {
+        let onListening = self.onListening
+        return Application(
+            responder: responder(servesMetrics: true),
+            server: .http1(),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.metricsHost ?? configuration.host, port: port),
+                serverName: nil
+            ),
+            onServerRunning: { channel in await onListening("http", channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+}
+
+/// Waits for a serving certificate, then runs the HTTPS application with it.
+private struct HTTPSService: Service, CustomStringConvertible {
+    var description: String { "HTTPSService" }
+
+    let server: WebhookServer
+    let reloader: CertificateReloadService
+
+    func run() async throws {
+        let initial = try await firstCertificate()
+        let configuration = server.configuration
+        let tls = server.certificates.tlsConfiguration(
+            initial: initial, applicationProtocols: configuration.http2 ? ["h2", "http/1.1"] : ["http/1.1"])
+        let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000)
+        let builder: HTTPServerBuilder =
+            configuration.http2
+            ? try .http2Upgrade(tlsConfiguration: tls)
+            : try .tls(.http1(configuration: .init(idleTimeout: idle)), tlsConfiguration: tls)
+        let onListening = server.onListening
+        let logger = server.logger
+        let application = Application(
+            responder: server.responder(servesMetrics: configuration.metricsPort == nil),
+            server: builder,
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: nil
+            ),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                logger.info(
+                    "admission webhook listening",
+                    metadata: ["net.host": "\(configuration.host)", "net.port": "\(port)", "http2": "\(configuration.http2)"])
+                await onListening("https", port)
+            },
+            logger: logger
+        )
+        try await application.run()
+    }
+
+    /// The certificate loaded now, or the first one that appears (readiness stays false until then).
+    private func firstCertificate() async throws -> CertificateStore.Loaded {
+        while true {
+            reloader.checkNow()
+            if let loaded = server.certificates.current { return loaded }
+            try await cancelWhenGracefulShutdown {
+                try await Task.sleep(for: server.configuration.certificateReloadInterval)
+            }
+        }
+    }
+}

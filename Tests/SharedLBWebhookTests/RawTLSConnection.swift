@@ -1,0 +1,98 @@
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// A TLS connection that sends raw bytes, for what an HTTP client library will not do:
+/// announce a body and stop sending it, hold a request half-sent across a shutdown,
+/// or watch the server close an idle keep-alive connection.
+final class RawTLSConnection {
+    private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private var buffer: [UInt8] = []
+
+    private init(
+        inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    ) {
+        self.inbound = inbound
+        self.outbound = outbound
+    }
+
+    /// Connects to 127.0.0.1:`port`, runs `body`, then closes the connection.
+    static func with<T>(port: Int, tls: TLSConfiguration, _ body: (RawTLSConnection) async throws -> T) async throws -> T {
+        var tls = tls
+        // No SNI and an IP URL, like kube-apiserver; the trust roots are still checked.
+        tls.certificateVerification = .noHostnameVerification
+        let context = try NIOSSLContext(configuration: tls)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await body(RawTLSConnection(inbound: inbound.makeAsyncIterator(), outbound: outbound))
+        }
+    }
+
+    func send(_ bytes: [UInt8]) async throws {
+        try await outbound.write(ByteBuffer(bytes: bytes))
+    }
+
+    func send(_ text: String) async throws {
+        try await send(Array(text.utf8))
+    }
+
+    /// Reads one HTTP/1.1 response with a Content-Length body.
+    func readResponse() async throws -> SimpleResponse {
+        while true {
+            if let end = headerEnd() {
+                let head = String(decoding: buffer[..<end], as: UTF8.self)
+                let lines = head.split(separator: "\r\n").map(String.init)
+                let status = Int(lines[0].split(separator: " ")[1]) ?? 0
+                let headers = lines.dropFirst().compactMap { line -> (String, String)? in
+                    guard let colon = line.firstIndex(of: ":") else { return nil }
+                    return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+                }
+                let length = headers.first { $0.0.lowercased() == "content-length" }.flatMap { Int($0.1) } ?? 0
+                while buffer.count < end + 4 + length {
+                    guard try await fill() else { throw RawError.closedEarly }
+                }
+                let body = Array(buffer[(end + 4)..<(end + 4 + length)])
+                buffer.removeFirst(end + 4 + length)
+                return SimpleResponse(status: status, headers: headers, body: body)
+            }
+            guard try await fill() else { throw RawError.closedEarly }
+        }
+    }
+
+    /// True when the server closes the connection (after any bytes still in flight).
+    func waitForClose() async -> Bool {
+        do {
+            while try await fill() {}
+            return true
+        } catch {
+            // A TLS close without close_notify is still a close.
+            return true
+        }
+    }
+
+    private func fill() async throws -> Bool {
+        guard let chunk = try await inbound.next() else { return false }
+        buffer.append(contentsOf: chunk.readableBytesView)
+        return true
+    }
+
+    private func headerEnd() -> Int? {
+        guard buffer.count >= 4 else { return nil }
+        for index in 0...(buffer.count - 4)
+        where buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 {
+            return index
+        }
+        return nil
+    }
+
+    enum RawError: Error {
+        case closedEarly
+    }
+}

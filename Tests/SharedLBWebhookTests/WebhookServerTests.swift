@@ -1,0 +1,179 @@
+import AsyncHTTPClient
+import NIOHTTP1
+import Foundation
+import NIOCore
+import NIOSSL
+import SharedLBCore
+import SharedLBWebhook
+import Testing
+
+@Suite("Webhook over HTTPS")
+struct WebhookServerTests {
+    @Test("each captured review gets the same answer over HTTPS as from the pure reviewer")
+    func fixturesOverHTTPS() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        try await RunningWebhook.with(pki: pki) { webhook in
+            try await withHTTPClient(tls: clientTLS(trusting: [pki.bundle])) { client in
+                let reviewer = AdmissionReviewer(policy: ConversionPolicy())
+                for scenario in ["01-apply-lb-plain", "02-create-lb-allfields", "05-reapply-changed-port", "07-create-clusterip", "12-update-real-lb"] {
+                    let body = try reviewBody(scenario)
+                    // kube-apiserver appends ?timeout=5s: the route is the path alone.
+                    let response = try await client.send("\(webhook.baseURL)/mutate?timeout=5s", body: body)
+                    #expect(response.status == 200, "\(scenario)")
+                    #expect(response.header("Content-Type") == "application/json")
+                    #expect(response.body == (try reviewer.review(body)).responseBody(), "\(scenario)")
+                }
+                let metrics = try await client.send("\(webhook.baseURL)/metrics", method: .GET)
+                let text = String(decoding: metrics.body, as: UTF8.self)
+                #expect(text.contains(#"sharedlb_webhook_requests_total{operation="CREATE",result="converted"} 1"#))
+                #expect(text.contains(#"sharedlb_webhook_requests_total{operation="CREATE",result="skipped"} 1"#))
+                #expect(text.contains(#"sharedlb_webhook_requests_total{operation="UPDATE",result="skipped"} 1"#))
+                #expect(text.contains(#"sharedlb_webhook_skipped_total{reason="load_balancer_class"} 1"#))
+                #expect(text.contains(#"sharedlb_webhook_request_duration_seconds_bucket{le="0.005"}"#))
+                #expect(text.contains(#"sharedlb_webhook_request_duration_seconds_bucket{le="0.025"}"#))
+                #expect(text.contains(#"sharedlb_webhook_certificate_reloads_total{result="success"} 1"#))
+            }
+        }
+    }
+
+    @Test("bad requests get a clear status and a Status body")
+    func badInput() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        try await RunningWebhook.with(pki: pki) { webhook in
+            try await withHTTPClient(tls: clientTLS(trusting: [pki.bundle])) { client in
+                let url = "\(webhook.baseURL)/mutate"
+                struct Case {
+                    var name: String
+                    var method: HTTPMethod
+                    var contentType: String?
+                    var body: [UInt8]?
+                    var status: Int
+                    var message: String
+
+                    init(_ name: String, _ method: HTTPMethod, _ contentType: String?, _ body: [UInt8]?, _ status: Int, _ message: String) {
+                        (self.name, self.method, self.contentType, self.body, self.status, self.message) = (name, method, contentType, body, status, message)
+                    }
+                }
+                let plain = try reviewBody("01-apply-lb-plain")
+                let cases: [Case] = [
+                    Case("GET", .GET, nil, nil, 405, "use POST"),
+                    Case("PUT", .PUT, "application/json", Array("{}".utf8), 405, "use POST"),
+                    Case("text/plain", .POST, "text/plain", plain, 415, "expected application/json"),
+                    Case("no content type", .POST, nil, plain, 415, "missing Content-Type"),
+                    Case("empty body", .POST, "application/json", [], 400, "empty request body"),
+                    Case("invalid JSON", .POST, "application/json", Array("{\"kind\":".utf8), 400, "not valid JSON"),
+                    Case("binary", .POST, "application/json", [0, 0xFF, 0xFE, 7], 400, "not valid JSON"),
+                    Case("v1beta1", .POST, "application/json", Array(#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"u"}}"#.utf8), 400, "admission.k8s.io/v1"),
+                    Case("no uid", .POST, "application/json; charset=utf-8", Array(#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{}}"#.utf8), 400, "no uid"),
+                ]
+                for testCase in cases {
+                    let (name, status, message) = (testCase.name, testCase.status, testCase.message)
+                    let response = try await client.send(
+                        url, method: testCase.method, contentType: testCase.contentType, body: testCase.body)
+                    #expect(response.status == status, "\(name)")
+                    let json = try response.json
+                    #expect(json["kind"]?.stringValue == "Status", "\(name)")
+                    #expect(json["code"] == .number(String(status)), "\(name)")
+                    #expect(json["message"]?.stringValue?.contains(message) == true, "\(name): \(String(decoding: response.body, as: UTF8.self))")
+                }
+                #expect(try await client.send(url, method: .GET).header("Allow") == "POST")
+                #expect(try await client.send("\(webhook.baseURL)/nope", method: .GET).status == 404)
+                #expect(try await client.send("\(webhook.baseURL)/healthz", method: .GET).status == 200)
+                #expect(try await client.send("\(webhook.baseURL)/readyz", method: .GET).status == 200)
+            }
+        }
+    }
+
+    @Test("an object with unexpected shapes is allowed unchanged with a warning")
+    func malformedObject() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        try await RunningWebhook.with(pki: pki) { webhook in
+            try await withHTTPClient(tls: clientTLS(trusting: [pki.bundle])) { client in
+                let body = #"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"m-1","kind":{"group":"","version":"v1","kind":"Service"},"operation":"CREATE","object":{"spec":{"type":"LoadBalancer","ports":"80"}}}}"#
+                let response = try await client.send("\(webhook.baseURL)/mutate", body: Array(body.utf8))
+                #expect(response.status == 200)
+                let answer = try #require(try response.json["response"])
+                #expect(answer["uid"]?.stringValue == "m-1")
+                #expect(answer["allowed"] == .bool(true))
+                #expect(answer["patch"] == nil)
+                #expect(answer["warnings"] == .array([.string("sharedlb: left unchanged: spec.ports is a string, not an array")]))
+            }
+        }
+    }
+
+    @Test("a body over 7 MiB is refused with 413 before it is read")
+    func oversizedByContentLength() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        try await RunningWebhook.with(pki: pki) { webhook in
+            try await RawTLSConnection.with(port: webhook.port, tls: clientTLS(trusting: [pki.bundle])) { connection in
+            // Announce 8 MiB, send 1 KiB, and wait: the answer must come without the rest.
+            try await connection.send(
+                "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(8 << 20)\r\n\r\n")
+            try await connection.send([UInt8](repeating: UInt8(ascii: " "), count: 1024))
+            let response = try await connection.readResponse()
+            #expect(response.status == 413)
+            #expect(String(decoding: response.body, as: UTF8.self).contains("larger than 7340032 bytes"))
+            }
+        }
+    }
+
+    @Test("a chunked body that grows past 7 MiB is refused with 413")
+    func oversizedChunked() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        try await RunningWebhook.with(pki: pki) { webhook in
+            try await RawTLSConnection.with(port: webhook.port, tls: clientTLS(trusting: [pki.bundle])) { connection in
+            try await connection.send(
+                "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            let chunk = [UInt8](repeating: UInt8(ascii: " "), count: 1 << 20)
+            for _ in 0..<8 {
+                try await connection.send("100000\r\n")
+                try await connection.send(chunk)
+                try await connection.send("\r\n")
+            }
+            let response = try await connection.readResponse()
+            #expect(response.status == 413)
+            }
+        }
+    }
+
+    @Test("TLS 1.2 and 1.3 are served; ALPN negotiates HTTP/1.1 even when h2 is offered")
+    func tlsVersionsAndALPN() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        try await RunningWebhook.with(pki: pki) { webhook in
+            for version in [TLSVersion.tlsv12, .tlsv13] {
+                try await withHTTPClient(tls: clientTLS(trusting: [pki.bundle], maximumVersion: version)) { client in
+                    let response = try await client.send("\(webhook.baseURL)/mutate", body: reviewBody("01-apply-lb-plain"))
+                    #expect(response.status == 200)
+                }
+            }
+            // A client that prefers h2 still gets HTTP/1.1: the raw connection speaks HTTP/1.1 only.
+            try await RawTLSConnection.with(
+                port: webhook.port, tls: clientTLS(trusting: [pki.bundle], alpn: ["h2", "http/1.1"])
+            ) { connection in
+                try await connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                #expect(try await connection.readResponse().status == 200)
+            }
+        }
+    }
+
+    @Test("a client that does not trust the CA is refused")
+    func untrustedClientFails() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        try await RunningWebhook.with(pki: pki) { webhook in
+            let stranger = try TestPKI.issue()
+            let tls = try clientTLS(trusting: [stranger])
+            await #expect(throws: (any Error).self) {
+                try await withHTTPClient(tls: tls) { client in
+                    _ = try await client.send("\(webhook.baseURL)/healthz", method: .GET)
+                }
+            }
+        }
+    }
+}
