@@ -38,7 +38,8 @@ public struct AdmissionOutcome: Sendable, Equatable {
     public func responseBody() -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(128 + patch.operations.count * 96)
-        output.append(contentsOf: #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#.utf8)
+        output.append(
+            contentsOf: #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#.utf8)
         JSONWriter.writeString(uid, into: &output)
         output.append(contentsOf: #","allowed":true"#.utf8)
         if !patch.isEmpty {

@@ -27,7 +27,8 @@ public enum JSONWriter {
         case .object(let object):
             output.append(UInt8(ascii: "{"))
             let members =
-                sortedKeys ? object.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) } : object.members
+                sortedKeys
+                ? object.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) } : object.members
             for (offset, member) in members.enumerated() {
                 if offset > 0 { output.append(UInt8(ascii: ",")) }
                 writeString(member.key, into: &output)

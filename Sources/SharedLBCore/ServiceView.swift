@@ -78,7 +78,9 @@ struct ServiceView {
 
     /// The patch that turns this LoadBalancer Service into a managed ClusterIP Service.
     func conversionPatch() -> JSONPatch {
-        var operations: [JSONPatchOperation] = [.replace(path: JSONPointer("spec", "type"), value: .string("ClusterIP"))]
+        var operations: [JSONPatchOperation] = [
+            .replace(path: JSONPointer("spec", "type"), value: .string("ClusterIP"))
+        ]
         var requested = JSONObject()
         for (index, port) in (ports ?? []).enumerated() where port["nodePort"] != nil {
             operations.append(.remove(path: JSONPointer("spec", "ports", String(index), "nodePort")))

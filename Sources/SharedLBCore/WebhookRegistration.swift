@@ -22,7 +22,9 @@ public struct WebhookRegistration: Sendable {
 
     public var name: String
     public var endpoint: Endpoint
-    public var caBundle: String
+    /// Base64 PEM of the CA that signed the serving certificate; `nil` when a CA injector
+    /// (cert-manager's `cert-manager.io/inject-ca-from`) fills it in.
+    public var caBundle: String?
     public var failurePolicy: FailurePolicy
     public var timeoutSeconds: Int
     /// Namespaces never sent to the webhook: kube-system and the controller namespace.
@@ -33,7 +35,7 @@ public struct WebhookRegistration: Sendable {
     public init(
         name: String = "sharedlb-webhook",
         endpoint: Endpoint,
-        caBundle: String,
+        caBundle: String?,
         failurePolicy: FailurePolicy = .ignore,
         timeoutSeconds: Int = 5,
         excludedNamespaces: [String] = ["kube-system", SharedLBNames.defaultNamespace],
@@ -61,7 +63,8 @@ public struct WebhookRegistration: Sendable {
             clientConfig = WebhookClientConfig(url: url, service: nil, caBundle: caBundle)
         case .service(let namespace, let name, let port, let path):
             clientConfig = WebhookClientConfig(
-                url: nil, service: ServiceReference(namespace: namespace, name: name, path: path, port: port), caBundle: caBundle)
+                url: nil, service: ServiceReference(namespace: namespace, name: name, path: path, port: port),
+                caBundle: caBundle)
         }
         let webhook = MutatingWebhook(
             name: "services.sharedlb.io",
@@ -75,12 +78,14 @@ public struct WebhookRegistration: Sendable {
             failurePolicy: failurePolicy.rawValue,
             matchPolicy: "Equivalent",
             namespaceSelector: LabelSelector(matchExpressions: [
-                LabelSelectorRequirement(key: "kubernetes.io/metadata.name", operator: "NotIn", values: excludedNamespaces)
+                LabelSelectorRequirement(
+                    key: "kubernetes.io/metadata.name", operator: "NotIn", values: excludedNamespaces)
             ]),
             // The API server matches this against the old OR the new object; SharedLB's own
             // shared LoadBalancer Services must never be converted.
             objectSelector: LabelSelector(matchExpressions: [
-                LabelSelectorRequirement(key: SharedLBNames.roleLabel, operator: "NotIn", values: [SharedLBNames.sharedLBRole])
+                LabelSelectorRequirement(
+                    key: SharedLBNames.roleLabel, operator: "NotIn", values: [SharedLBNames.sharedLBRole])
             ]),
             sideEffects: "None",
             timeoutSeconds: timeoutSeconds,
@@ -125,7 +130,7 @@ public struct MutatingWebhook: Codable, Sendable, Equatable {
 public struct WebhookClientConfig: Codable, Sendable, Equatable {
     public var url: String?
     public var service: ServiceReference?
-    public var caBundle: String
+    public var caBundle: String?
 }
 
 public struct ServiceReference: Codable, Sendable, Equatable {

@@ -40,7 +40,10 @@ struct CertificateReloadService: Service, CustomStringConvertible {
             readiness.certificateLoaded()
             logger.info(
                 "serving certificate loaded",
-                metadata: ["tls.certificate.path": "\(store.certificatePath)", "tls.certificate.not_after": "\(store.current?.notValidAfter ?? 0)"]
+                metadata: [
+                    "tls.certificate.path": "\(store.certificatePath)",
+                    "tls.certificate.not_after": "\(store.current?.notValidAfter ?? 0)",
+                ]
             )
         case .failed(let message):
             metrics.certificateReloadFailures.increment()

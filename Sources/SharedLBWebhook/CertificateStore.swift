@@ -69,12 +69,15 @@ public final class CertificateStore: Sendable {
             let key = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem)
             // Building a context checks that the key belongs to the certificate.
             _ = try NIOSSLContext(
-                configuration: .makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key)))
-            let loaded = Loaded(chain: chain, key: key, notValidAfter: Int(leaf.notValidAfter), fingerprint: fingerprint)
+                configuration: .makeServerConfiguration(
+                    certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key)))
+            let loaded = Loaded(
+                chain: chain, key: key, notValidAfter: Int(leaf.notValidAfter), fingerprint: fingerprint)
             state.withLock { $0 = loaded }
             return remember(fingerprint, outcome: .loaded)
         } catch {
-            return remember(fingerprint, outcome: .failed("invalid certificate or key (\(certificatePath), \(keyPath)): \(error)"))
+            return remember(
+                fingerprint, outcome: .failed("invalid certificate or key (\(certificatePath), \(keyPath)): \(error)"))
         }
     }
 

@@ -36,7 +36,8 @@ public struct WebhookMetrics: Sendable {
         for operation in Self.operations {
             for result in Result.allCases {
                 requests["\(operation)/\(result.rawValue)"] = registry.makeCounter(
-                    descriptor: Self.name("requests", unit: "total", help: "AdmissionReviews answered, by operation and result."),
+                    descriptor: Self.name(
+                        "requests", unit: "total", help: "AdmissionReviews answered, by operation and result."),
                     labels: [("operation", operation), ("result", result.rawValue)]
                 )
             }
@@ -45,34 +46,41 @@ public struct WebhookMetrics: Sendable {
         var skipped: [SkipReason: Counter] = [:]
         for reason in SkipReason.allCases {
             skipped[reason] = registry.makeCounter(
-                descriptor: Self.name("skipped", unit: "total", help: "LoadBalancer Services left unconverted, by first reason."),
+                descriptor: Self.name(
+                    "skipped", unit: "total", help: "LoadBalancer Services left unconverted, by first reason."),
                 labels: [("reason", reason.rawValue)]
             )
         }
         self.skipped = skipped
         duration = registry.makeDurationHistogram(
-            descriptor: Self.name("request_duration", unit: "seconds", help: "Time from request head to response, /mutate only."),
+            descriptor: Self.name(
+                "request_duration", unit: "seconds", help: "Time from request head to response, /mutate only."),
             buckets: Self.latencyBuckets
         )
         inFlight = registry.makeGauge(
             descriptor: Self.name("in_flight_requests", unit: "", help: "/mutate requests being handled now.")
         )
         certificateReloads = registry.makeCounter(
-            descriptor: Self.name("certificate_reloads", unit: "total", help: "Serving certificates loaded (initial load included)."),
+            descriptor: Self.name(
+                "certificate_reloads", unit: "total", help: "Serving certificates loaded (initial load included)."),
             labels: [("result", "success")]
         )
         certificateReloadFailures = registry.makeCounter(
-            descriptor: Self.name("certificate_reloads", unit: "total", help: "Serving certificates loaded (initial load included)."),
+            descriptor: Self.name(
+                "certificate_reloads", unit: "total", help: "Serving certificates loaded (initial load included)."),
             labels: [("result", "failure")]
         )
         certificateExpiry = registry.makeGauge(
-            descriptor: Self.name("certificate_expiry", unit: "timestamp_seconds", help: "notAfter of the serving certificate in use (Unix time).")
+            descriptor: Self.name(
+                "certificate_expiry", unit: "timestamp_seconds",
+                help: "notAfter of the serving certificate in use (Unix time).")
         )
     }
 
     private static func name(_ metric: String, unit: String, help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(
-            namespace: SharedLBNames.metricsPrefix, subsystem: "webhook", metricName: metric, unitName: unit, helpText: help)
+            namespace: SharedLBNames.metricsPrefix, subsystem: "webhook", metricName: metric, unitName: unit,
+            helpText: help)
     }
 
     func recordRequest(operation: String, result: Result) {

@@ -34,12 +34,14 @@ public struct WebhookResponder: HTTPResponder {
         case "/readyz":
             guard request.method == .get || request.method == .head else { return Self.methodNotAllowed(allow: "GET") }
             if readiness.isReady { return Self.text(.ok, "ok\n") }
-            return Self.text(.serviceUnavailable, readiness.isShuttingDown ? "shutting down\n" : "no serving certificate loaded\n")
+            return Self.text(
+                .serviceUnavailable, readiness.isShuttingDown ? "shutting down\n" : "no serving certificate loaded\n")
         case "/metrics" where servesMetrics:
             guard request.method == .get else { return Self.methodNotAllowed(allow: "GET") }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+            return Response(
+                status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         default:
             return Self.text(.notFound, "not found: the admission endpoint is POST /mutate\n")
         }
@@ -81,7 +83,8 @@ public struct WebhookResponder: HTTPResponder {
         record(outcome)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: outcome.responseBody())))
+        return Response(
+            status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: outcome.responseBody())))
     }
 
     /// Checks that need only the request head; a too-large body is refused before it is read.
@@ -89,12 +92,15 @@ public struct WebhookResponder: HTTPResponder {
         guard let contentType = request.headers[.contentType] else {
             return Self.status(.unsupportedMediaType, "missing Content-Type: expected application/json")
         }
-        let mediaType = contentType.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: .whitespaces).lowercased()
+        let mediaType = contentType.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: .whitespaces)
+            .lowercased()
         guard mediaType == "application/json" else {
-            return Self.status(.unsupportedMediaType, "unsupported Content-Type \(contentType): expected application/json")
+            return Self.status(
+                .unsupportedMediaType, "unsupported Content-Type \(contentType): expected application/json")
         }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBodySize {
-            return Self.status(.contentTooLarge, "request body of \(length) bytes is larger than \(maximumBodySize) bytes")
+            return Self.status(
+                .contentTooLarge, "request body of \(length) bytes is larger than \(maximumBodySize) bytes")
         }
         return nil
     }
@@ -132,7 +138,8 @@ public struct WebhookResponder: HTTPResponder {
     /// An error answer shaped like a Kubernetes `Status`, so the API server's log shows the message.
     static func status(_ status: HTTPResponse.Status, _ message: String) -> Response {
         var output: [UInt8] = []
-        output.append(contentsOf: #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"#.utf8)
+        output.append(
+            contentsOf: #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"#.utf8)
         JSONWriter.writeString(message, into: &output)
         output.append(contentsOf: #","reason":"#.utf8)
         JSONWriter.writeString(status.reasonPhrase.replacingOccurrences(of: " ", with: ""), into: &output)

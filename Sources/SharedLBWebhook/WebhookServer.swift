@@ -45,7 +45,8 @@ public struct WebhookServer: Sendable {
         self.configuration = configuration
         self.metrics = metrics
         self.readiness = Readiness()
-        self.certificates = CertificateStore(certificatePath: configuration.certificatePath, keyPath: configuration.keyPath)
+        self.certificates = CertificateStore(
+            certificatePath: configuration.certificatePath, keyPath: configuration.keyPath)
         self.logger = logger
         self.onListening = onListening
         self.onCertificateCheck = onCertificateCheck
@@ -54,7 +55,8 @@ public struct WebhookServer: Sendable {
     /// The services to run, in `ServiceGroup` order.
     public var services: [any Service] {
         let reloader = CertificateReloadService(
-            store: certificates, interval: configuration.certificateReloadInterval, readiness: readiness, metrics: metrics,
+            store: certificates, interval: configuration.certificateReloadInterval, readiness: readiness,
+            metrics: metrics,
             logger: logger, onCheck: onCertificateCheck)
         var services: [any Service] = [reloader]
         if let metricsPort = configuration.metricsPort {
@@ -121,7 +123,9 @@ private struct HTTPSService: Service, CustomStringConvertible {
                 let port = channel.localAddress?.port ?? configuration.port
                 logger.info(
                     "admission webhook listening",
-                    metadata: ["net.host": "\(configuration.host)", "net.port": "\(port)", "http2": "\(configuration.http2)"])
+                    metadata: [
+                        "net.host": "\(configuration.host)", "net.port": "\(port)", "http2": "\(configuration.http2)",
+                    ])
                 await onListening("https", port)
             },
             logger: logger

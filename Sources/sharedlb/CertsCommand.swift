@@ -7,21 +7,24 @@ struct CertsCommand: ParsableCommand {
         commandName: "certs",
         abstract: "Generate a CA and a serving certificate for the webhook (no openssl needed).",
         discussion: """
-            Writes ca.crt, ca.key, tls.crt and tls.key (the names of a Kubernetes TLS Secret) into
-            --out; keys are mode 0600. When ca.crt and ca.key already exist there, the CA is kept and
-            only a new serving certificate is issued, so the webhook's caBundle stays valid (a running
+            Writes ca.crt, ca.key, tls.crt and tls.key (the names of a Kubernetes TLS Secret) into \
+            --out; keys are mode 0600. When ca.crt and ca.key already exist there, the CA is kept and \
+            only a new serving certificate is issued, so the webhook's caBundle stays valid (a running \
             webhook picks the new certificate up by itself). Prints the base64 caBundle.
 
             Example:
-              sharedlb certs --out certs --dns sharedlb-webhook.sharedlb-system.svc --ip 127.0.0.1
-              kubectl -n sharedlb-system create secret tls sharedlb-webhook-tls --cert certs/tls.crt --key certs/tls.key
+              sharedlb certs --out certs --dns webhook.example.com --ip 127.0.0.1
+              kubectl -n sharedlb-system create secret tls sharedlb-webhook-tls \\
+                --cert certs/tls.crt --key certs/tls.key
             """
     )
 
     @Option(help: "Directory to write the PEM files into.")
     var out = "certs"
 
-    @Option(name: .customLong("dns"), help: "DNS name for the serving certificate (repeatable). Default: the in-cluster Service names and localhost.")
+    @Option(
+        name: .customLong("dns"),
+        help: "DNS name for the serving certificate (repeatable). Default: the in-cluster Service names and localhost.")
     var dnsNames: [String] = []
 
     @Option(name: .customLong("ip"), help: "IP address for the serving certificate (repeatable). Default: 127.0.0.1.")
@@ -48,7 +51,9 @@ struct CertsCommand: ParsableCommand {
         let (bundle, reused) = try issueCertificates(request, in: directory, newCA: newCA)
         try bundle.write(to: directory)
         let names = (request.dnsNames + request.ipAddresses).joined(separator: ", ")
-        print("\(reused ? "kept the CA in" : "wrote a new CA to") \(out)/ca.crt; serving certificate \(out)/tls.crt for \(names)")
+        print(
+            "\(reused ? "kept the CA in" : "wrote a new CA to") \(out)/ca.crt; serving certificate \(out)/tls.crt for \(names)"
+        )
         print("caBundle: \(bundle.caBundle)")
     }
 }

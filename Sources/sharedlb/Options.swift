@@ -1,5 +1,5 @@
-public import ArgumentParser
-public import Logging
+import ArgumentParser
+import Logging
 
 /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces).
 struct ListenAddress: ExpressibleByArgument, CustomStringConvertible {
@@ -21,15 +21,20 @@ struct ListenAddress: ExpressibleByArgument, CustomStringConvertible {
     static var defaultValueDescription: String { "HOST:PORT" }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
+/// swift-log's levels, as a flag value.
+enum LogLevel: String, ExpressibleByArgument, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+
+    var level: Logger.Level { Logger.Level(rawValue: rawValue) ?? .info }
+}
 
 struct LoggingOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    var logLevel: LogLevel = .info
 
     /// Logs go to standard error, one line per event, with swift-log metadata.
     func bootstrap(label: String) -> Logger {
-        let level = logLevel
+        let level = logLevel.level
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -13,18 +13,19 @@ struct WebhookCommand: AsyncParsableCommand {
         commandName: "webhook",
         abstract: "Run the HTTPS admission webhook that converts LoadBalancer Services.",
         discussion: """
-            Endpoints: POST /mutate (AdmissionReview v1), GET /healthz, GET /readyz, GET /metrics
-            (on --metrics-listen instead when given). Certificate files are re-read every
-            --cert-reload-interval; a bad or half-written file keeps the last good certificate.
+            Endpoints: POST /mutate (AdmissionReview v1), GET /healthz, GET /readyz, GET /metrics \
+            (on --metrics-listen instead when given). Certificate files are re-read every \
+            --cert-reload-interval; a bad or half-written file keeps the last good certificate. \
             SIGTERM/SIGINT: readiness turns false, in-flight requests finish, connections close.
 
-            With the default --cert/--key and no files there, a development CA and certificate
+            With the default --cert/--key and no files there, a development CA and certificate \
             for localhost and 127.0.0.1 are generated into certs/ (see `sharedlb certs`).
 
             Try it:
               sharedlb webhook --listen 127.0.0.1:8443
               curl --cacert certs/ca.crt -H 'Content-Type: application/json' \\
-                   --data @review.json https://127.0.0.1:8443/mutate
+                --data @manifests/examples/admissionreview-create-lb.json \\
+                https://127.0.0.1:8443/mutate
             """
     )
 
@@ -45,10 +46,15 @@ struct WebhookCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("convert-class"),
-        help: "Also convert Services with this loadBalancerClass (repeatable). By default a class means another implementation owns the Service.")
+        help:
+            "Also convert Services with this loadBalancerClass (repeatable). By default a class means another implementation owns the Service."
+    )
     var convertClasses: [String] = []
 
-    @Flag(help: "Also convert externalTrafficPolicy: Local Services (they can only share with members selecting the same pods).")
+    @Flag(
+        help:
+            "Also convert externalTrafficPolicy: Local Services (they can only share with members selecting the same pods)."
+    )
     var convertLocal = false
 
     @Flag(help: "Also convert Services whose controlling owner (an operator, a gateway) manages them.")
@@ -82,14 +88,16 @@ struct WebhookCommand: AsyncParsableCommand {
             port: listen.port,
             certificatePath: cert,
             keyPath: key,
-            policy: ConversionPolicy(convertClasses: Set(convertClasses), convertLocal: convertLocal, convertOwned: convertOwned),
+            policy: ConversionPolicy(
+                convertClasses: Set(convertClasses), convertLocal: convertLocal, convertOwned: convertOwned),
             http2: http2,
             metricsHost: metricsListen?.host,
             metricsPort: metricsListen?.port,
             certificateReloadInterval: certReloadInterval.duration,
             shutdownDelay: shutdownDelay.duration
         )
-        let webhook = WebhookServer(configuration: configuration, metrics: WebhookMetrics(registry: registry), logger: logger)
+        let webhook = WebhookServer(
+            configuration: configuration, metrics: WebhookMetrics(registry: registry), logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(
             services: webhook.services,
             gracefulShutdownSignals: [.sigterm, .sigint],

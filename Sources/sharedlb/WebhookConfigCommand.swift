@@ -10,12 +10,14 @@ struct WebhookConfigCommand: ParsableCommand {
         commandName: "webhook-config",
         abstract: "Print a MutatingWebhookConfiguration that registers the webhook with kube-apiserver.",
         discussion: """
-            Calls the webhook for CREATE and UPDATE of Services, except in kube-system and the
+            Calls the webhook for CREATE and UPDATE of Services, except in kube-system and the \
             controller namespace and except SharedLB's own shared LoadBalancer Services.
 
             Examples:
-              sharedlb webhook-config --url https://192.0.2.10:8443/mutate --ca certs/ca.crt | kubectl apply -f -
-              sharedlb webhook-config --service sharedlb-system/sharedlb-webhook --ca certs/ca.crt --match-conditions
+              sharedlb webhook-config --url https://192.0.2.10:8443/mutate \\
+                --ca certs/ca.crt | kubectl apply -f -
+              sharedlb webhook-config --service sharedlb-system/sharedlb-webhook \\
+                --ca certs/ca.crt --match-conditions --failure-policy Fail
             """
     )
 
@@ -32,8 +34,12 @@ struct WebhookConfigCommand: ParsableCommand {
     @Option(help: "Path on the --service.")
     var path = "/mutate"
 
-    @Option(help: "PEM file of the CA that signed the webhook's serving certificate (sharedlb certs writes certs/ca.crt).")
-    var ca: String
+    @Option(
+        help: """
+            PEM file of the CA that signed the webhook's serving certificate (sharedlb certs writes certs/ca.crt). \
+            Without it, caBundle is left out for a CA injector such as cert-manager to fill in.
+            """)
+    var ca: String?
 
     @Option(
         help: """
@@ -51,7 +57,10 @@ struct WebhookConfigCommand: ParsableCommand {
     @Option(help: "Seconds the API server waits for the webhook (1-30).")
     var timeout = 5
 
-    @Flag(help: "Add matchConditions (kube-apiserver v1.28+): call the webhook only when the old or new type is LoadBalancer.")
+    @Flag(
+        help:
+            "Add matchConditions (kube-apiserver v1.28+): call the webhook only when the old or new type is LoadBalancer."
+    )
     var matchConditions = false
 
     @Option(help: "Output format: yaml or json.")
@@ -67,15 +76,7 @@ struct WebhookConfigCommand: ParsableCommand {
     }
 
     func run() throws {
-        let pem: Data
-        do {
-            pem = try Data(contentsOf: URL(filePath: ca))
-        } catch {
-            throw ValidationError("cannot read --ca \(ca): \(error.localizedDescription)")
-        }
-        guard String(decoding: pem, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
-            throw ValidationError("--ca \(ca) holds no PEM certificate")
-        }
+        let caBundle: String? = try ca.map { try readCABundle($0) }
         let endpoint: WebhookRegistration.Endpoint
         if let url {
             endpoint = .url(url)
@@ -84,7 +85,7 @@ struct WebhookConfigCommand: ParsableCommand {
             endpoint = .service(namespace: namespace, name: name, port: port, path: path)
         }
         let registration = WebhookRegistration(
-            name: name, endpoint: endpoint, caBundle: pem.base64EncodedString(), failurePolicy: failurePolicy,
+            name: name, endpoint: endpoint, caBundle: caBundle, failurePolicy: failurePolicy,
             timeoutSeconds: timeout, excludedNamespaces: ["kube-system", controllerNamespace],
             matchConditions: matchConditions)
         switch output {
@@ -95,6 +96,19 @@ struct WebhookConfigCommand: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(registration.manifest()), as: UTF8.self))
         }
+    }
+
+    private func readCABundle(_ path: String) throws -> String {
+        let pem: Data
+        do {
+            pem = try Data(contentsOf: URL(filePath: path))
+        } catch {
+            throw ValidationError("cannot read --ca \(path): \(error.localizedDescription)")
+        }
+        guard String(decoding: pem, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
+            throw ValidationError("--ca \(path) holds no PEM certificate")
+        }
+        return pem.base64EncodedString()
     }
 
     private func parseService(_ text: String) -> (String, String, Int)? {

@@ -16,7 +16,10 @@ struct AdmissionReviewerTests {
             ("", "not valid JSON"),
             ("{", "not valid JSON"),
             ("[]", "not a JSON object"),
-            (#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"u"}}"#, "admission.k8s.io/v1"),
+            (
+                #"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"u"}}"#,
+                "admission.k8s.io/v1"
+            ),
             (#"{"kind":"Service","apiVersion":"v1"}"#, "admission.k8s.io/v1"),
             (#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#, "no request"),
             (#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":""}}"#, "no uid"),
@@ -43,7 +46,10 @@ struct AdmissionReviewerTests {
         let outcome = try reviewer.review(Array(review(request).utf8))
         #expect(outcome.result == .ignored)
         #expect(outcome.patch.isEmpty)
-        #expect(String(decoding: outcome.responseBody(), as: UTF8.self) == #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u","allowed":true}}"#)
+        #expect(
+            String(decoding: outcome.responseBody(), as: UTF8.self)
+                == #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u","allowed":true}}"#
+        )
     }
 
     @Test("the response echoes the uid, carries the base64 patch and the warning")

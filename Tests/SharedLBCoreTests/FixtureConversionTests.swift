@@ -32,7 +32,9 @@ struct FixtureConversionTests {
     func patchAppliesAndIsValid(scenario: String) throws {
         let review = try Fixtures.json("\(scenario).review.json")
         let object = try #require(review["request"]?["object"])
-        for policy in [ConversionPolicy(), ConversionPolicy(convertClasses: ["example.com/shared-lb"], convertLocal: true)] {
+        for policy in [
+            ConversionPolicy(), ConversionPolicy(convertClasses: ["example.com/shared-lb"], convertLocal: true),
+        ] {
             let outcome = try AdmissionReviewer(policy: policy).review(Fixtures.compactReview(scenario))
             let patched = try PatchApplier.apply(outcome.patchJSON, to: object)
             switch outcome.result {
@@ -98,7 +100,9 @@ struct FixtureConversionTests {
         var object = try #require(review["request"]?["object"])
         object = try PatchApplier.apply(
             JSONParser.parse(
-                Array(#"[{"op":"add","path":"/metadata/labels/x","value":"y"},{"op":"add","path":"/metadata/annotations/sharedlb.io~1migrate","value":"true"}]"#.utf8)),
+                Array(
+                    #"[{"op":"add","path":"/metadata/labels/x","value":"y"},{"op":"add","path":"/metadata/annotations/sharedlb.io~1migrate","value":"true"}]"#
+                        .utf8)),
             to: object)
         let converter = ServiceConverter(policy: ConversionPolicy(convertLocal: true))
         let result = converter.convert(operation: "UPDATE", object: object, oldObject: review["request"]?["oldObject"])

@@ -9,8 +9,17 @@ struct JSONParserTests {
 
     @Test("scalars, escapes and surrogate pairs")
     func values() throws {
-        #expect(try parse(#" {"a":[1,-2.5e3,true,false,null,"x\u00e9\ud83d\ude00\n\/"]} "#)
-            == .object(JSONObject([("a", .array([.number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null, .string("xé😀\n/")]))])))
+        #expect(
+            try parse(#" {"a":[1,-2.5e3,true,false,null,"x\u00e9\ud83d\ude00\n\/"]} "#)
+                == .object(
+                    JSONObject([
+                        (
+                            "a",
+                            .array([
+                                .number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null, .string("xé😀\n/"),
+                            ])
+                        )
+                    ])))
         #expect(try parse(#""héllo""#) == .string("héllo"))
     }
 
@@ -24,7 +33,11 @@ struct JSONParserTests {
         #expect(throws: JSONParseError.self) { try parse(text) }
     }
 
-    @Test("invalid UTF-8 is rejected", arguments: [[0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xF5, 0x22], [0x22, 0xE2, 0x82, 0x22]])
+    @Test(
+        "invalid UTF-8 is rejected",
+        arguments: [
+            [0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xF5, 0x22], [0x22, 0xE2, 0x82, 0x22],
+        ])
     func invalidUTF8(bytes: [UInt8]) {
         #expect(throws: JSONParseError.self) { try JSONParser.parse(bytes) }
     }
@@ -47,8 +60,9 @@ struct JSONParserTests {
 
     @Test("sorted output orders keys bytewise at every level")
     func sortedKeys() throws {
-        #expect(JSONWriter.encode(try parse(#"{"b":{"z":1,"a":2},"a":[{"y":1,"x":2}]}"#), sortedKeys: true)
-            == #"{"a":[{"x":2,"y":1}],"b":{"a":2,"z":1}}"#)
+        #expect(
+            JSONWriter.encode(try parse(#"{"b":{"z":1,"a":2},"a":[{"y":1,"x":2}]}"#), sortedKeys: true)
+                == #"{"a":[{"x":2,"y":1}],"b":{"a":2,"z":1}}"#)
     }
 
     /// Property: no byte sequence crashes the parser or the reviewer. Mutations of real

@@ -17,7 +17,11 @@ struct ServiceConverterTests {
     func missingMaps() throws {
         let service = try object(#"{"metadata":{"name":"a"},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}}"#)
         let result = converter.convert(operation: "CREATE", object: service, oldObject: nil)
-        #expect(result.patch.operations.contains(.add(path: JSONPointer("metadata", "labels"), value: .object(JSONObject([("sharedlb.io/managed", .string("true"))])))))
+        #expect(
+            result.patch.operations.contains(
+                .add(
+                    path: JSONPointer("metadata", "labels"),
+                    value: .object(JSONObject([("sharedlb.io/managed", .string("true"))])))))
         #expect(result.patch.operations.map(\.path.description).contains("/metadata/annotations"))
         let patched = try applied(result, to: service)
         #expect(convertedServiceViolations(patched, original: service) == [])
@@ -42,13 +46,16 @@ struct ServiceConverterTests {
     @Test("pointer tokens escape / as ~1 and ~ as ~0")
     func pointerEscaping() {
         #expect(JSONPointer("metadata", "annotations", "a~b/c").description == "/metadata/annotations/a~0b~1c")
-        #expect(JSONPointer("metadata", "labels", "sharedlb.io/managed").description == "/metadata/labels/sharedlb.io~1managed")
+        #expect(
+            JSONPointer("metadata", "labels", "sharedlb.io/managed").description
+                == "/metadata/labels/sharedlb.io~1managed")
     }
 
     @Test("existing keys with ~ and / survive the patch untouched")
     func escapedNeighbours() throws {
         let service = try object(
-            #"{"metadata":{"labels":{"a~b/c":"1"},"annotations":{"x/y~z":"2"}},"spec":{"type":"LoadBalancer","ports":[{"port":1,"nodePort":30001}]}}"#)
+            #"{"metadata":{"labels":{"a~b/c":"1"},"annotations":{"x/y~z":"2"}},"spec":{"type":"LoadBalancer","ports":[{"port":1,"nodePort":30001}]}}"#
+        )
         let patched = try applied(converter.convert(operation: "CREATE", object: service, oldObject: nil), to: service)
         #expect(patched["metadata"]?["labels"]?["a~b/c"]?.stringValue == "1")
         #expect(patched["metadata"]?["annotations"]?["x/y~z"]?.stringValue == "2")
@@ -57,24 +64,33 @@ struct ServiceConverterTests {
 
     @Test("only fields that are present are removed (a remove of a missing key fails the request)")
     func removesOnlyPresent() throws {
-        let service = try object(#"{"metadata":{},"spec":{"type":"LoadBalancer","ports":[{"port":1},{"port":2,"nodePort":30002}],"loadBalancerIP":"192.0.2.1"}}"#)
+        let service = try object(
+            #"{"metadata":{},"spec":{"type":"LoadBalancer","ports":[{"port":1},{"port":2,"nodePort":30002}],"loadBalancerIP":"192.0.2.1"}}"#
+        )
         let result = converter.convert(operation: "CREATE", object: service, oldObject: nil)
         let removed = result.patch.operations.compactMap { operation -> String? in
             if case .remove(let path) = operation { return path.description }
             return nil
         }
         #expect(removed == ["/spec/ports/1/nodePort", "/spec/loadBalancerIP"])
-        let requested = try #require(try applied(result, to: service)["metadata"]?["annotations"]?["sharedlb.io/requested"]?.stringValue)
+        let requested = try #require(
+            try applied(result, to: service)["metadata"]?["annotations"]?["sharedlb.io/requested"]?.stringValue)
         #expect(requested == #"{"loadBalancerIP":"192.0.2.1","ports":[{"port":1},{"nodePort":30002,"port":2}]}"#)
     }
 
     @Test(
         "opt-outs and unsafe cases are left as LoadBalancer with a warning",
         arguments: [
-            (#"{"metadata":{"annotations":{"sharedlb.io/dedicated":"true"}},"spec":{"type":"LoadBalancer"}}"#, SkipReason.dedicated),
+            (
+                #"{"metadata":{"annotations":{"sharedlb.io/dedicated":"true"}},"spec":{"type":"LoadBalancer"}}"#,
+                SkipReason.dedicated
+            ),
             (#"{"metadata":{},"spec":{"type":"LoadBalancer","loadBalancerClass":"metallb"}}"#, .loadBalancerClass),
             (#"{"metadata":{},"spec":{"type":"LoadBalancer","externalTrafficPolicy":"Local"}}"#, .localTrafficPolicy),
-            (#"{"metadata":{"ownerReferences":[{"kind":"Gateway","name":"gw","controller":true}]},"spec":{"type":"LoadBalancer"}}"#, .controllerOwned),
+            (
+                #"{"metadata":{"ownerReferences":[{"kind":"Gateway","name":"gw","controller":true}]},"spec":{"type":"LoadBalancer"}}"#,
+                .controllerOwned
+            ),
         ])
     func skipped(json: String, reason: SkipReason) throws {
         let result = converter.convert(operation: "CREATE", object: try object(json), oldObject: nil)
@@ -88,39 +104,52 @@ struct ServiceConverterTests {
     func widened() throws {
         let policy = ConversionPolicy(convertClasses: ["metallb"], convertLocal: true, convertOwned: true)
         let service = try object(
-            #"{"metadata":{"ownerReferences":[{"kind":"X","name":"x","controller":true}]},"spec":{"type":"LoadBalancer","loadBalancerClass":"metallb","externalTrafficPolicy":"Local"}}"#)
-        #expect(ServiceConverter(policy: policy).convert(operation: "CREATE", object: service, oldObject: nil).decision == .converted)
+            #"{"metadata":{"ownerReferences":[{"kind":"X","name":"x","controller":true}]},"spec":{"type":"LoadBalancer","loadBalancerClass":"metallb","externalTrafficPolicy":"Local"}}"#
+        )
+        #expect(
+            ServiceConverter(policy: policy).convert(operation: "CREATE", object: service, oldObject: nil).decision
+                == .converted)
     }
 
     @Test("an owner that is not the controller does not block conversion")
     func nonControllerOwner() throws {
-        let service = try object(#"{"metadata":{"ownerReferences":[{"kind":"App","name":"a"}]},"spec":{"type":"LoadBalancer"}}"#)
+        let service = try object(
+            #"{"metadata":{"ownerReferences":[{"kind":"App","name":"a"}]},"spec":{"type":"LoadBalancer"}}"#)
         #expect(converter.convert(operation: "CREATE", object: service, oldObject: nil).decision == .converted)
     }
 
     @Test("a managed Service that opts out becomes a dedicated LB and drops SharedLB's label and annotations")
     func managedOptOut() throws {
         let old = try object(
-            #"{"metadata":{"labels":{"sharedlb.io/managed":"true"},"annotations":{"sharedlb.io/requested":"{}","sharedlb.io/endpoint":"203.0.113.7:80/TCP"}},"spec":{"type":"ClusterIP"}}"#)
+            #"{"metadata":{"labels":{"sharedlb.io/managed":"true"},"annotations":{"sharedlb.io/requested":"{}","sharedlb.io/endpoint":"203.0.113.7:80/TCP"}},"spec":{"type":"ClusterIP"}}"#
+        )
         let new = try object(
-            #"{"metadata":{"labels":{"sharedlb.io/managed":"true","app":"a"},"annotations":{"sharedlb.io/dedicated":"true","sharedlb.io/requested":"{}","sharedlb.io/endpoint":"203.0.113.7:80/TCP"}},"spec":{"type":"LoadBalancer"}}"#)
+            #"{"metadata":{"labels":{"sharedlb.io/managed":"true","app":"a"},"annotations":{"sharedlb.io/dedicated":"true","sharedlb.io/requested":"{}","sharedlb.io/endpoint":"203.0.113.7:80/TCP"}},"spec":{"type":"LoadBalancer"}}"#
+        )
         let result = converter.convert(operation: "UPDATE", object: new, oldObject: old)
         #expect(result.decision == .skipped([.dedicated]))
         let patched = try applied(result, to: new)
         #expect(patched["metadata"]?["labels"] == .object(JSONObject([("app", .string("a"))])))
-        #expect(patched["metadata"]?["annotations"] == .object(JSONObject([("sharedlb.io/dedicated", .string("true"))])))
+        #expect(
+            patched["metadata"]?["annotations"] == .object(JSONObject([("sharedlb.io/dedicated", .string("true"))])))
         #expect(patched["spec"]?["type"]?.stringValue == "LoadBalancer")
     }
 
     @Test("a re-apply of a managed Service is converted again and its record follows the new ports")
     func reapply() throws {
-        let old = try object(#"{"metadata":{"labels":{"sharedlb.io/managed":"true"},"annotations":{"sharedlb.io/requested":"{\"ports\":[{\"port\":80}]}"}},"spec":{"type":"ClusterIP","ports":[{"port":80}]}}"#)
-        let new = try object(#"{"metadata":{"labels":{"sharedlb.io/managed":"true"},"annotations":{"sharedlb.io/requested":"{\"ports\":[{\"port\":80}]}"}},"spec":{"type":"LoadBalancer","ports":[{"port":81}],"externalTrafficPolicy":"Cluster"}}"#)
+        let old = try object(
+            #"{"metadata":{"labels":{"sharedlb.io/managed":"true"},"annotations":{"sharedlb.io/requested":"{\"ports\":[{\"port\":80}]}"}},"spec":{"type":"ClusterIP","ports":[{"port":80}]}}"#
+        )
+        let new = try object(
+            #"{"metadata":{"labels":{"sharedlb.io/managed":"true"},"annotations":{"sharedlb.io/requested":"{\"ports\":[{\"port\":80}]}"}},"spec":{"type":"LoadBalancer","ports":[{"port":81}],"externalTrafficPolicy":"Cluster"}}"#
+        )
         let result = converter.convert(operation: "UPDATE", object: new, oldObject: old)
         #expect(result.decision == .converted)
         let patched = try applied(result, to: new)
         #expect(convertedServiceViolations(patched, original: new) == [])
-        #expect(patched["metadata"]?["annotations"]?["sharedlb.io/requested"]?.stringValue == #"{"externalTrafficPolicy":"Cluster","ports":[{"port":81}]}"#)
+        #expect(
+            patched["metadata"]?["annotations"]?["sharedlb.io/requested"]?.stringValue
+                == #"{"externalTrafficPolicy":"Cluster","ports":[{"port":81}]}"#)
         // The label was already there: no operation touches it.
         #expect(!result.patch.operations.map(\.path.description).contains("/metadata/labels/sharedlb.io~1managed"))
     }
@@ -132,8 +161,14 @@ struct ServiceConverterTests {
             (#"{"spec":{"type":5}}"#, "spec.type is a number, not a string"),
             (#"{"spec":{"type":"LoadBalancer","ports":[80]}}"#, "spec.ports[0] is a number, not an object"),
             (#"{"spec":[]}"#, "spec is an array, not an object"),
-            (#"{"metadata":{"labels":[]},"spec":{"type":"LoadBalancer"}}"#, "metadata.labels is an array, not an object"),
-            (#"{"metadata":{"ownerReferences":{}},"spec":{"type":"LoadBalancer"}}"#, "metadata.ownerReferences is an object, not an array"),
+            (
+                #"{"metadata":{"labels":[]},"spec":{"type":"LoadBalancer"}}"#,
+                "metadata.labels is an array, not an object"
+            ),
+            (
+                #"{"metadata":{"ownerReferences":{}},"spec":{"type":"LoadBalancer"}}"#,
+                "metadata.ownerReferences is an object, not an array"
+            ),
             (#""Service""#, "object is a string, not an object"),
         ])
     func malformed(json: String, message: String) throws {
@@ -145,7 +180,8 @@ struct ServiceConverterTests {
 
     @Test("Services that are not LoadBalancers get nothing", arguments: ["ClusterIP", "NodePort", "ExternalName"])
     func otherTypes(type: String) throws {
-        let result = converter.convert(operation: "CREATE", object: try object(#"{"spec":{"type":"\#(type)"}}"#), oldObject: nil)
+        let result = converter.convert(
+            operation: "CREATE", object: try object(#"{"spec":{"type":"\#(type)"}}"#), oldObject: nil)
         #expect(result.decision == .unchanged)
         #expect(result.patch.isEmpty)
         #expect(result.warnings.isEmpty)
@@ -155,7 +191,8 @@ struct ServiceConverterTests {
     func longWarning() throws {
         let name = String(repeating: "x", count: 300)
         let result = converter.convert(
-            operation: "CREATE", object: try object(#"{"spec":{"type":"LoadBalancer","loadBalancerClass":"\#(name)"}}"#), oldObject: nil)
+            operation: "CREATE",
+            object: try object(#"{"spec":{"type":"LoadBalancer","loadBalancerClass":"\#(name)"}}"#), oldObject: nil)
         #expect(result.warnings.allSatisfy { $0.utf8.count < 120 && $0.hasSuffix("...") })
     }
 }

@@ -66,10 +66,14 @@ enum PatchApplier {
                     guard let value else { throw Failure(description: "add without value") }
                     object[token] = value
                 case "replace":
-                    guard object[token] != nil, let value else { throw Failure(description: "replace of missing \(token)") }
+                    guard object[token] != nil, let value else {
+                        throw Failure(description: "replace of missing \(token)")
+                    }
                     object[token] = value
                 case "remove":
-                    guard object[token] != nil else { throw Failure(description: "Unable to remove nonexistent key: \(token)") }
+                    guard object[token] != nil else {
+                        throw Failure(description: "Unable to remove nonexistent key: \(token)")
+                    }
                     object[token] = nil
                 default: throw Failure(description: "unsupported op \(op)")
                 }
@@ -79,7 +83,8 @@ enum PatchApplier {
             object[token] = try apply(op: op, tokens: tokens.dropFirst(), value: value, to: child)
             return .object(object)
         case .array(var array):
-            guard let index = Int(token), index >= 0, index < array.count || (op == "add" && index == array.count) else {
+            guard let index = Int(token), index >= 0, index < array.count || (op == "add" && index == array.count)
+            else {
                 throw Failure(description: "bad array index \(token)")
             }
             if last {

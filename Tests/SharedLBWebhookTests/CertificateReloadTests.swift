@@ -31,7 +31,8 @@ struct CertificateReloadTests {
                                 sent += 1
                                 do {
                                     // Every other client closes its connection each time (handshakes during the swap).
-                                    let response = try await http.send(url, body: body, closeConnection: client.isMultiple(of: 2))
+                                    let response = try await http.send(
+                                        url, body: body, closeConnection: client.isMultiple(of: 2))
                                     stats.record(success: response.status == 200)
                                 } catch {
                                     stats.record(success: false)
@@ -82,7 +83,7 @@ struct CertificateReloadTests {
             // New connections still get the original certificate.
             try await withHTTPClient(tls: clientTLS(trusting: [pki.bundle])) { http in
                 let response = try await http.send("\(webhook.baseURL)/readyz", method: .GET)
-                    #expect(response.status == 200)
+                #expect(response.status == 200)
             }
             let metrics = String(decoding: webhook.server.metrics.exposition(), as: UTF8.self)
             #expect(metrics.contains(#"sharedlb_webhook_certificate_reloads_total{result="failure"} 2"#))
@@ -92,7 +93,7 @@ struct CertificateReloadTests {
             #expect(await checks.next() == .loaded)
             try await withHTTPClient(tls: clientTLS(trusting: [other])) { http in
                 let response = try await http.send("\(webhook.baseURL)/healthz", method: .GET)
-                    #expect(response.status == 200)
+                #expect(response.status == 200)
             }
         }
     }
@@ -126,7 +127,13 @@ final class LoadStats: Sendable {
     private let state = Mutex(State())
 
     func record(success: Bool) {
-        state.withLock { success ? ($0.successes += 1) : ($0.failures += 1) }
+        state.withLock { state in
+            if success {
+                state.successes += 1
+            } else {
+                state.failures += 1
+            }
+        }
     }
 
     func finishRotation() {

@@ -38,7 +38,9 @@ struct GracefulShutdownTests {
                     try await inFlight.send(Array(body.dropFirst(100)))
                     let response = try await inFlight.readResponse()
                     #expect(response.status == 200)
-                    #expect(response.body == (try AdmissionReviewer(policy: ConversionPolicy()).review(body)).responseBody())
+                    #expect(
+                        response.body == (try AdmissionReviewer(policy: ConversionPolicy()).review(body)).responseBody()
+                    )
                     // After its last response, the draining server closes the connection too.
                     #expect(await inFlight.waitForClose())
                 }

@@ -1,8 +1,8 @@
 import AsyncHTTPClient
-import NIOHTTP1
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
@@ -42,7 +42,8 @@ func clientTLS(trusting bundles: [CertificateBundle], maximumVersion: TLSVersion
     throws -> TLSConfiguration
 {
     var tls = TLSConfiguration.makeClientConfiguration()
-    tls.trustRoots = .certificates(try bundles.flatMap { try NIOSSLCertificate.fromPEMBytes(Array($0.caCertificatePEM.utf8)) })
+    tls.trustRoots = .certificates(
+        try bundles.flatMap { try NIOSSLCertificate.fromPEMBytes(Array($0.caCertificatePEM.utf8)) })
     tls.maximumTLSVersion = maximumVersion
     tls.applicationProtocols = alpn
     return tls
@@ -160,6 +161,7 @@ extension HTTPClient {
 
 /// The AdmissionReview body as kube-apiserver sends it: compact single-line JSON.
 func reviewBody(_ scenario: String) throws -> [UInt8] {
-    let url = try #require(Bundle.module.url(forResource: "\(scenario).review", withExtension: "json", subdirectory: "Fixtures"))
+    let url = try #require(
+        Bundle.module.url(forResource: "\(scenario).review", withExtension: "json", subdirectory: "Fixtures"))
     return Array(JSONWriter.encode(try JSONParser.parse(Array(try Data(contentsOf: url)))).utf8)
 }

@@ -11,14 +11,17 @@ final class RawTLSConnection {
     private var buffer: [UInt8] = []
 
     private init(
-        inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+        inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator,
+        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     ) {
         self.inbound = inbound
         self.outbound = outbound
     }
 
     /// Connects to 127.0.0.1:`port`, runs `body`, then closes the connection.
-    static func with<T>(port: Int, tls: TLSConfiguration, _ body: (RawTLSConnection) async throws -> T) async throws -> T {
+    static func with<T>(port: Int, tls: TLSConfiguration, _ body: (RawTLSConnection) async throws -> T) async throws
+        -> T
+    {
         var tls = tls
         // No SNI and an IP URL, like kube-apiserver; the trust roots are still checked.
         tls.certificateVerification = .noHostnameVerification
@@ -26,7 +29,8 @@ final class RawTLSConnection {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOSSLClientHandler(context: context, serverHostname: nil))
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
@@ -52,7 +56,9 @@ final class RawTLSConnection {
                 let status = Int(lines[0].split(separator: " ")[1]) ?? 0
                 let headers = lines.dropFirst().compactMap { line -> (String, String)? in
                     guard let colon = line.firstIndex(of: ":") else { return nil }
-                    return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+                    return (
+                        String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                    )
                 }
                 let length = headers.first { $0.0.lowercased() == "content-length" }.flatMap { Int($0.1) } ?? 0
                 while buffer.count < end + 4 + length {

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
-import NIOHTTP1
 import Foundation
 import NIOCore
+import NIOHTTP1
 import NIOSSL
 import SharedLBCore
 import SharedLBWebhook
@@ -16,7 +16,10 @@ struct WebhookServerTests {
         try await RunningWebhook.with(pki: pki) { webhook in
             try await withHTTPClient(tls: clientTLS(trusting: [pki.bundle])) { client in
                 let reviewer = AdmissionReviewer(policy: ConversionPolicy())
-                for scenario in ["01-apply-lb-plain", "02-create-lb-allfields", "05-reapply-changed-port", "07-create-clusterip", "12-update-real-lb"] {
+                for scenario in [
+                    "01-apply-lb-plain", "02-create-lb-allfields", "05-reapply-changed-port", "07-create-clusterip",
+                    "12-update-real-lb",
+                ] {
                     let body = try reviewBody(scenario)
                     // kube-apiserver appends ?timeout=5s: the route is the path alone.
                     let response = try await client.send("\(webhook.baseURL)/mutate?timeout=5s", body: body)
@@ -52,8 +55,13 @@ struct WebhookServerTests {
                     var status: Int
                     var message: String
 
-                    init(_ name: String, _ method: HTTPMethod, _ contentType: String?, _ body: [UInt8]?, _ status: Int, _ message: String) {
-                        (self.name, self.method, self.contentType, self.body, self.status, self.message) = (name, method, contentType, body, status, message)
+                    init(
+                        _ name: String, _ method: HTTPMethod, _ contentType: String?, _ body: [UInt8]?, _ status: Int,
+                        _ message: String
+                    ) {
+                        (self.name, self.method, self.contentType, self.body, self.status, self.message) = (
+                            name, method, contentType, body, status, message
+                        )
                     }
                 }
                 let plain = try reviewBody("01-apply-lb-plain")
@@ -65,8 +73,15 @@ struct WebhookServerTests {
                     Case("empty body", .POST, "application/json", [], 400, "empty request body"),
                     Case("invalid JSON", .POST, "application/json", Array("{\"kind\":".utf8), 400, "not valid JSON"),
                     Case("binary", .POST, "application/json", [0, 0xFF, 0xFE, 7], 400, "not valid JSON"),
-                    Case("v1beta1", .POST, "application/json", Array(#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"u"}}"#.utf8), 400, "admission.k8s.io/v1"),
-                    Case("no uid", .POST, "application/json; charset=utf-8", Array(#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{}}"#.utf8), 400, "no uid"),
+                    Case(
+                        "v1beta1", .POST, "application/json",
+                        Array(
+                            #"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"u"}}"#
+                                .utf8), 400, "admission.k8s.io/v1"),
+                    Case(
+                        "no uid", .POST, "application/json; charset=utf-8",
+                        Array(#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{}}"#.utf8), 400,
+                        "no uid"),
                 ]
                 for testCase in cases {
                     let (name, status, message) = (testCase.name, testCase.status, testCase.message)
@@ -76,7 +91,9 @@ struct WebhookServerTests {
                     let json = try response.json
                     #expect(json["kind"]?.stringValue == "Status", "\(name)")
                     #expect(json["code"] == .number(String(status)), "\(name)")
-                    #expect(json["message"]?.stringValue?.contains(message) == true, "\(name): \(String(decoding: response.body, as: UTF8.self))")
+                    #expect(
+                        json["message"]?.stringValue?.contains(message) == true,
+                        "\(name): \(String(decoding: response.body, as: UTF8.self))")
                 }
                 #expect(try await client.send(url, method: .GET).header("Allow") == "POST")
                 #expect(try await client.send("\(webhook.baseURL)/nope", method: .GET).status == 404)
@@ -92,14 +109,17 @@ struct WebhookServerTests {
         defer { pki.remove() }
         try await RunningWebhook.with(pki: pki) { webhook in
             try await withHTTPClient(tls: clientTLS(trusting: [pki.bundle])) { client in
-                let body = #"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"m-1","kind":{"group":"","version":"v1","kind":"Service"},"operation":"CREATE","object":{"spec":{"type":"LoadBalancer","ports":"80"}}}}"#
+                let body =
+                    #"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"m-1","kind":{"group":"","version":"v1","kind":"Service"},"operation":"CREATE","object":{"spec":{"type":"LoadBalancer","ports":"80"}}}}"#
                 let response = try await client.send("\(webhook.baseURL)/mutate", body: Array(body.utf8))
                 #expect(response.status == 200)
                 let answer = try #require(try response.json["response"])
                 #expect(answer["uid"]?.stringValue == "m-1")
                 #expect(answer["allowed"] == .bool(true))
                 #expect(answer["patch"] == nil)
-                #expect(answer["warnings"] == .array([.string("sharedlb: left unchanged: spec.ports is a string, not an array")]))
+                #expect(
+                    answer["warnings"]
+                        == .array([.string("sharedlb: left unchanged: spec.ports is a string, not an array")]))
             }
         }
     }
@@ -110,13 +130,14 @@ struct WebhookServerTests {
         defer { pki.remove() }
         try await RunningWebhook.with(pki: pki) { webhook in
             try await RawTLSConnection.with(port: webhook.port, tls: clientTLS(trusting: [pki.bundle])) { connection in
-            // Announce 8 MiB, send 1 KiB, and wait: the answer must come without the rest.
-            try await connection.send(
-                "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(8 << 20)\r\n\r\n")
-            try await connection.send([UInt8](repeating: UInt8(ascii: " "), count: 1024))
-            let response = try await connection.readResponse()
-            #expect(response.status == 413)
-            #expect(String(decoding: response.body, as: UTF8.self).contains("larger than 7340032 bytes"))
+                // Announce 8 MiB, send 1 KiB, and wait: the answer must come without the rest.
+                try await connection.send(
+                    "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(8 << 20)\r\n\r\n"
+                )
+                try await connection.send([UInt8](repeating: UInt8(ascii: " "), count: 1024))
+                let response = try await connection.readResponse()
+                #expect(response.status == 413)
+                #expect(String(decoding: response.body, as: UTF8.self).contains("larger than 7340032 bytes"))
             }
         }
     }
@@ -127,16 +148,17 @@ struct WebhookServerTests {
         defer { pki.remove() }
         try await RunningWebhook.with(pki: pki) { webhook in
             try await RawTLSConnection.with(port: webhook.port, tls: clientTLS(trusting: [pki.bundle])) { connection in
-            try await connection.send(
-                "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
-            let chunk = [UInt8](repeating: UInt8(ascii: " "), count: 1 << 20)
-            for _ in 0..<8 {
-                try await connection.send("100000\r\n")
-                try await connection.send(chunk)
-                try await connection.send("\r\n")
-            }
-            let response = try await connection.readResponse()
-            #expect(response.status == 413)
+                try await connection.send(
+                    "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                )
+                let chunk = [UInt8](repeating: UInt8(ascii: " "), count: 1 << 20)
+                for _ in 0..<8 {
+                    try await connection.send("100000\r\n")
+                    try await connection.send(chunk)
+                    try await connection.send("\r\n")
+                }
+                let response = try await connection.readResponse()
+                #expect(response.status == 413)
             }
         }
     }
@@ -148,7 +170,8 @@ struct WebhookServerTests {
         try await RunningWebhook.with(pki: pki) { webhook in
             for version in [TLSVersion.tlsv12, .tlsv13] {
                 try await withHTTPClient(tls: clientTLS(trusting: [pki.bundle], maximumVersion: version)) { client in
-                    let response = try await client.send("\(webhook.baseURL)/mutate", body: reviewBody("01-apply-lb-plain"))
+                    let response = try await client.send(
+                        "\(webhook.baseURL)/mutate", body: reviewBody("01-apply-lb-plain"))
                     #expect(response.status == 200)
                 }
             }

@@ -1,0 +1,37 @@
+# SharedLB developer targets. `make help` lists them; .ci/run calls `make ci`.
+SWIFT ?= swift
+FORMAT_PATHS = Package.swift Sources Tests
+
+.PHONY: help build release test lint format manifests manifests-check bench run ci
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
+
+build: ## Debug build (warnings are errors in our targets)
+	$(SWIFT) build
+
+release: ## Release build of the sharedlb binary (.build/release/sharedlb)
+	$(SWIFT) build -c release --product sharedlb
+
+test: ## Run the whole test suite
+	$(SWIFT) test
+
+lint: ## Check formatting with swift format and the repo's .swift-format
+	$(SWIFT) format lint --strict --recursive $(FORMAT_PATHS)
+
+format: ## Format the code in place
+	$(SWIFT) format --in-place --recursive --parallel $(FORMAT_PATHS)
+
+manifests: build ## Regenerate manifests/ files that come from the code
+	.build/debug/sharedlb webhook-config --service sharedlb-system/sharedlb-webhook > manifests/webhook/mutatingwebhookconfiguration.yaml
+
+manifests-check: build ## Fail if generated manifests differ from the code
+	.build/debug/sharedlb webhook-config --service sharedlb-system/sharedlb-webhook | diff -u manifests/webhook/mutatingwebhookconfiguration.yaml -
+
+bench: ## Webhook throughput/latency/RSS against the Go peer and nginx (needs wrk, go, nginx; see scripts/)
+	scripts/webhook-bench.sh
+
+run: ## Run the webhook with a development certificate on 127.0.0.1:8443
+	$(SWIFT) run sharedlb webhook --listen 127.0.0.1:8443
+
+ci: lint test manifests-check ## What CI runs
