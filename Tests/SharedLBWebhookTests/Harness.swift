@@ -111,9 +111,12 @@ struct RunningWebhook: Sendable {
 
 /// An HTTP client for one test, shut down afterwards.
 @discardableResult
-func withHTTPClient<T>(tls: TLSConfiguration, _ body: (HTTPClient) async throws -> T) async throws -> T {
+func withHTTPClient<T>(
+    tls: TLSConfiguration, httpVersion: HTTPClient.Configuration.HTTPVersion = .http1Only,
+    _ body: (HTTPClient) async throws -> T
+) async throws -> T {
     var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-    configuration.httpVersion = .http1Only
+    configuration.httpVersion = httpVersion
     // A failed handshake is retried until the connect timeout: keep it short.
     configuration.timeout.connect = .seconds(2)
     let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

@@ -200,3 +200,27 @@ struct WebhookServerTests {
         }
     }
 }
+
+@Suite("HTTP/2 behind a flag")
+struct HTTP2Tests {
+    @Test("with --http2 a client that offers h2 gets HTTP/2 and the same answer")
+    func http2() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        try await RunningWebhook.with(pki: pki, http2: true) { webhook in
+            let body = try reviewBody("01-apply-lb-plain")
+            let tls = try clientTLS(trusting: [pki.bundle], alpn: ["h2"])
+            let (version, status, answer) = try await withHTTPClient(tls: tls, httpVersion: .automatic) { client in
+                var request = HTTPClientRequest(url: "\(webhook.baseURL)/mutate")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: body))
+                let response = try await client.execute(request, timeout: .seconds(10))
+                return (response.version, response.status, try await response.body.collect(upTo: 1 << 20))
+            }
+            #expect(version == .http2)
+            #expect(status == .ok)
+            #expect(Array(answer.readableBytesView) == (try AdmissionReviewer(policy: ConversionPolicy()).review(body)).responseBody())
+        }
+    }
+}
