@@ -58,7 +58,8 @@ struct CertificatesTests {
             try CertificateAuthority(certificatePEM: one.caCertificatePEM, keyPEM: two.caKeyPEM)
         }
         #expect {
-            try CertificateAuthority.generate().issue(ServingCertificateRequest(dnsNames: [], ipAddresses: ["300.1.1.1"]))
+            try CertificateAuthority.generate().issue(
+                ServingCertificateRequest(dnsNames: [], ipAddresses: ["300.1.1.1"]))
         } throws: { error in
             "\(error)".contains("\"300.1.1.1\" is not an IPv4 or IPv6 address")
         }

@@ -220,7 +220,9 @@ struct HTTP2Tests {
             }
             #expect(version == .http2)
             #expect(status == .ok)
-            #expect(Array(answer.readableBytesView) == (try AdmissionReviewer(policy: ConversionPolicy()).review(body)).responseBody())
+            #expect(
+                Array(answer.readableBytesView)
+                    == (try AdmissionReviewer(policy: ConversionPolicy()).review(body)).responseBody())
         }
     }
 }
