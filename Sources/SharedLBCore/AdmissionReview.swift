@@ -1,5 +1,3 @@
-import Foundation
-
 /// A request body that is not an `admission.k8s.io/v1` AdmissionReview: the webhook
 /// answers 400 with this message, since there is no request uid to answer to.
 public struct AdmissionReviewError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -44,7 +42,7 @@ public struct AdmissionOutcome: Sendable, Equatable {
         output.append(contentsOf: #","allowed":true"#.utf8)
         if !patch.isEmpty {
             output.append(contentsOf: #","patchType":"JSONPatch","patch":""#.utf8)
-            output.append(contentsOf: Data(patch.encoded).base64EncodedString().utf8)
+            Base64.encode(patch.encoded, into: &output)
             output.append(UInt8(ascii: "\""))
         }
         if !warnings.isEmpty {
@@ -118,5 +116,31 @@ public struct AdmissionReviewer: Sendable {
         outcome.patch = conversion.patch
         outcome.warnings = conversion.warnings
         return outcome
+    }
+}
+
+/// Standard base64 (RFC 4648, with padding), appended straight to a byte buffer.
+enum Base64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static func encode(_ input: [UInt8], into output: inout [UInt8]) {
+        output.reserveCapacity(output.count + (input.count + 2) / 3 * 4)
+        var index = 0
+        while index + 3 <= input.count {
+            let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+            output.append(alphabet[Int(chunk >> 18 & 63)])
+            output.append(alphabet[Int(chunk >> 12 & 63)])
+            output.append(alphabet[Int(chunk >> 6 & 63)])
+            output.append(alphabet[Int(chunk & 63)])
+            index += 3
+        }
+        let remaining = input.count - index
+        guard remaining > 0 else { return }
+        let first = UInt32(input[index]) << 16
+        let chunk = remaining == 2 ? first | UInt32(input[index + 1]) << 8 : first
+        output.append(alphabet[Int(chunk >> 18 & 63)])
+        output.append(alphabet[Int(chunk >> 12 & 63)])
+        output.append(remaining == 2 ? alphabet[Int(chunk >> 6 & 63)] : UInt8(ascii: "="))
+        output.append(UInt8(ascii: "="))
     }
 }

@@ -34,9 +34,32 @@ public struct JSONPatch: Sendable, Equatable {
     public var isEmpty: Bool { operations.isEmpty }
 
     /// The patch as compact JSON bytes, ready to be base64-encoded into an AdmissionReview.
+    ///
+    /// Written straight into bytes: this runs for every converted Service.
     public var encoded: [UInt8] {
         var output: [UInt8] = []
-        JSONWriter.write(.array(operations.map(\.json)), into: &output)
+        output.reserveCapacity(operations.count * 64)
+        output.append(UInt8(ascii: "["))
+        for (offset, operation) in operations.enumerated() {
+            if offset > 0 { output.append(UInt8(ascii: ",")) }
+            let (name, value): (StaticString, JSONValue?) =
+                switch operation {
+                case .add(_, let value): ("add", value)
+                case .replace(_, let value): ("replace", value)
+                case .remove: ("remove", nil)
+                }
+            output.append(contentsOf: #"{"op":""#.utf8)
+            output.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            output.append(contentsOf: #"","path":""#.utf8)
+            operation.path.write(into: &output, escapingForJSON: true)
+            output.append(UInt8(ascii: "\""))
+            if let value {
+                output.append(contentsOf: #","value":"#.utf8)
+                JSONWriter.write(value, into: &output)
+            }
+            output.append(UInt8(ascii: "}"))
+        }
+        output.append(UInt8(ascii: "]"))
         return output
     }
 }
@@ -64,11 +87,27 @@ public struct JSONPointer: Sendable, Hashable, CustomStringConvertible {
 
     /// The pointer's string form: `~` becomes `~0` and `/` becomes `~1` in each token.
     public var description: String {
-        var result = ""
+        var output: [UInt8] = []
+        write(into: &output, escapingForJSON: false)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Appends the pointer; with `escapingForJSON`, also escaped for a JSON string literal.
+    func write(into output: inout [UInt8], escapingForJSON: Bool) {
         for token in tokens {
-            result += "/"
-            result += token.replacing("~", with: "~0").replacing("/", with: "~1")
+            output.append(UInt8(ascii: "/"))
+            for byte in token.utf8 {
+                switch byte {
+                case UInt8(ascii: "~"): output.append(contentsOf: "~0".utf8)
+                case UInt8(ascii: "/"): output.append(contentsOf: "~1".utf8)
+                default:
+                    if escapingForJSON {
+                        JSONWriter.writeEscaped(byte, into: &output)
+                    } else {
+                        output.append(byte)
+                    }
+                }
+            }
         }
-        return result
     }
 }

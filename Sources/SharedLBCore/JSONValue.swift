@@ -18,10 +18,26 @@ public enum JSONValue: Sendable, Hashable {
 
 /// The members of a JSON object, in document order.
 public struct JSONObject: Sendable, Hashable {
-    public var members: [(key: String, value: JSONValue)]
+    /// One `"key": value` member.
+    public struct Member: Sendable, Hashable {
+        public var key: String
+        public var value: JSONValue
 
-    public init(_ members: [(key: String, value: JSONValue)] = []) {
+        public init(_ key: String, _ value: JSONValue) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    public var members: [Member]
+
+    public init(members: [Member] = []) {
         self.members = members
+    }
+
+    /// An object from `(key, value)` pairs, in order: `JSONObject([("op", .string("add"))])`.
+    public init(_ pairs: [(String, JSONValue)]) {
+        members = pairs.map { Member($0.0, $0.1) }
     }
 
     /// The value of the last member named `key`, if any.
@@ -31,7 +47,7 @@ public struct JSONObject: Sendable, Hashable {
         }
         set {
             members.removeAll { $0.key == key }
-            if let newValue { members.append((key, newValue)) }
+            if let newValue { members.append(Member(key, newValue)) }
         }
     }
 

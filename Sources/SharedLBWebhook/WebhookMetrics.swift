@@ -22,7 +22,8 @@ public struct WebhookMetrics: Sendable {
     ]
 
     public let registry: PrometheusCollectorRegistry
-    private let requests: [String: Counter]
+    /// Indexed by operation (see `operations`) times `Result.allCases.count` plus result.
+    private let requests: [Counter]
     private let skipped: [SkipReason: Counter]
     let duration: DurationHistogram
     let inFlight: Gauge
@@ -32,14 +33,14 @@ public struct WebhookMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        var requests: [String: Counter] = [:]
+        var requests: [Counter] = []
         for operation in Self.operations {
             for result in Result.allCases {
-                requests["\(operation)/\(result.rawValue)"] = registry.makeCounter(
+                requests.append(registry.makeCounter(
                     descriptor: Self.name(
                         "requests", unit: "total", help: "AdmissionReviews answered, by operation and result."),
                     labels: [("operation", operation), ("result", result.rawValue)]
-                )
+                ))
             }
         }
         self.requests = requests
@@ -84,8 +85,9 @@ public struct WebhookMetrics: Sendable {
     }
 
     func recordRequest(operation: String, result: Result) {
-        let key = Self.operations.contains(operation) ? operation : "other"
-        requests["\(key)/\(result.rawValue)"]?.increment()
+        let operationIndex = Self.operations.firstIndex(of: operation) ?? Self.operations.count - 1
+        let resultIndex = Result.allCases.firstIndex(of: result)!
+        requests[operationIndex * Result.allCases.count + resultIndex].increment()
     }
 
     func recordSkip(_ reason: SkipReason) {

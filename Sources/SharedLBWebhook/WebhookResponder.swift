@@ -105,33 +105,46 @@ public struct WebhookResponder: HTTPResponder {
         return nil
     }
 
+    /// `application/json` from `Application/JSON; charset=utf-8`.
+    static func mediaType(_ contentType: String) -> String {
+        contentType.split(separator: ";", maxSplits: 1).first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        } ?? ""
+    }
+
     private func record(_ outcome: AdmissionOutcome) {
-        var metadata: Logger.Metadata = [
-            "admission.uid": "\(outcome.uid)",
-            "admission.operation": "\(outcome.operation)",
-            "k8s.namespace": "\(outcome.namespace ?? "")",
-            "k8s.name": "\(outcome.displayName)",
-        ]
-        if outcome.dryRun { metadata["admission.dry_run"] = "true" }
+        // Metadata is built inside the log calls' autoclosures: only when the level is enabled.
+        func metadata(_ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+            var metadata: Logger.Metadata = [
+                "admission.uid": "\(outcome.uid)",
+                "admission.operation": "\(outcome.operation)",
+                "k8s.namespace": "\(outcome.namespace ?? "")",
+                "k8s.name": "\(outcome.displayName)",
+            ]
+            if outcome.dryRun { metadata["admission.dry_run"] = "true" }
+            return metadata.merging(extra) { $1 }
+        }
         switch outcome.result {
         case .ignored:
             metrics.recordRequest(operation: outcome.operation, result: .ignored)
         case .service(.unchanged):
             metrics.recordRequest(operation: outcome.operation, result: .unchanged)
-            logger.debug("service unchanged", metadata: metadata)
+            logger.debug("service unchanged", metadata: metadata())
         case .service(.converted):
             metrics.recordRequest(operation: outcome.operation, result: .converted)
-            metadata["admission.patch.operations"] = "\(outcome.patch.operations.count)"
-            logger.info("converted LoadBalancer service to a shared one", metadata: metadata)
+            logger.info(
+                "converted LoadBalancer service to a shared one",
+                metadata: metadata(["admission.patch.operations": "\(outcome.patch.operations.count)"]))
         case .service(.skipped(let reasons)):
             metrics.recordRequest(operation: outcome.operation, result: .skipped)
             if let first = reasons.first { metrics.recordSkip(first) }
-            metadata["sharedlb.skip.reasons"] = "\(reasons.map(\.rawValue).joined(separator: ","))"
-            logger.info("left LoadBalancer service unconverted", metadata: metadata)
+            logger.info(
+                "left LoadBalancer service unconverted",
+                metadata: metadata(["sharedlb.skip.reasons": "\(reasons.map(\.rawValue).joined(separator: ","))"]))
         case .service(.malformed(let message)):
             metrics.recordRequest(operation: outcome.operation, result: .malformed)
-            metadata["error.message"] = "\(message)"
-            logger.warning("service has an unexpected shape; allowed unchanged", metadata: metadata)
+            logger.warning(
+                "service has an unexpected shape; allowed unchanged", metadata: metadata(["error.message": "\(message)"]))
         }
     }
 

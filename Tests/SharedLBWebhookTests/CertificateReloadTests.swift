@@ -10,17 +10,15 @@ import Testing
 struct CertificateReloadTests {
     @Test("a rotated certificate is served to new connections while load runs, with zero failed requests")
     func rotationUnderLoad() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
         let rotated = try TestPKI.issue()
-        try await RunningWebhook.with(pki: pki, reloadInterval: .milliseconds(50)) { webhook in
+        try await RunningWebhook.with(reloadInterval: .milliseconds(50)) { webhook in
             var checks = webhook.certificateChecks.makeAsyncIterator()
             #expect(await checks.next() == .loaded)  // the initial load
             let body = try reviewBody("01-apply-lb-plain")
             let url = "\(webhook.baseURL)/mutate"
             let stats = LoadStats()
             // Clients trust both CAs, so connections opened after the rotation succeed too.
-            let tls = try clientTLS(trusting: [pki.bundle, rotated])
+            let tls = try clientTLS(trusting: [webhook.pki.bundle, rotated])
             try await withThrowingTaskGroup(of: Void.self) { load in
                 for client in 0..<4 {
                     load.addTask {
@@ -41,7 +39,7 @@ struct CertificateReloadTests {
                         }
                     }
                 }
-                try rotated.write(to: pki.directory)
+                try rotated.write(to: webhook.pki.directory)
                 #expect(await checks.next() == .loaded)
                 // A client that trusts only the new CA proves new handshakes get the new certificate.
                 try await withHTTPClient(tls: clientTLS(trusting: [rotated])) { http in
@@ -60,13 +58,11 @@ struct CertificateReloadTests {
 
     @Test("a half-written or mismatched certificate keeps the last good one, and is counted")
     func badFilesKeepLastGood() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
-        try await RunningWebhook.with(pki: pki, reloadInterval: .milliseconds(50)) { webhook in
+        try await RunningWebhook.with(reloadInterval: .milliseconds(50)) { webhook in
             var checks = webhook.certificateChecks.makeAsyncIterator()
             #expect(await checks.next() == .loaded)
             let other = try TestPKI.issue()
-            let certificate = pki.directory.appending(path: "tls.crt")
+            let certificate = webhook.pki.directory.appending(path: "tls.crt")
             // Half-written: the first 100 bytes of a new certificate.
             try Data(other.certificatePEM.utf8.prefix(100)).write(to: certificate)
             guard case .failed = await checks.next() else {
@@ -81,7 +77,7 @@ struct CertificateReloadTests {
             }
             #expect(message.contains("invalid certificate or key"))
             // New connections still get the original certificate.
-            try await withHTTPClient(tls: clientTLS(trusting: [pki.bundle])) { http in
+            try await withHTTPClient(tls: clientTLS(trusting: [webhook.pki.bundle])) { http in
                 let response = try await http.send("\(webhook.baseURL)/readyz", method: .GET)
                 #expect(response.status == 200)
             }
@@ -89,7 +85,7 @@ struct CertificateReloadTests {
             #expect(metrics.contains(#"sharedlb_webhook_certificate_reloads_total{result="failure"} 2"#))
             #expect(metrics.contains(#"sharedlb_webhook_certificate_reloads_total{result="success"} 1"#))
             // Writing the matching key completes the rotation.
-            try Data(other.keyPEM.utf8).write(to: pki.directory.appending(path: "tls.key"))
+            try Data(other.keyPEM.utf8).write(to: webhook.pki.directory.appending(path: "tls.key"))
             #expect(await checks.next() == .loaded)
             try await withHTTPClient(tls: clientTLS(trusting: [other])) { http in
                 let response = try await http.send("\(webhook.baseURL)/healthz", method: .GET)

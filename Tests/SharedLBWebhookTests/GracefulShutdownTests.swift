@@ -10,12 +10,10 @@ import Testing
 struct GracefulShutdownTests {
     @Test("readiness goes false, a request in flight completes, keep-alive connections are closed")
     func drainsInFlight() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
         let body = try reviewBody("01-apply-lb-plain")
-        try await RunningWebhook.with(pki: pki, metricsListener: true) { webhook in
+        try await RunningWebhook.with(metricsListener: true) { webhook in
             let metricsPort = try #require(webhook.metricsPort)
-            let tls = try clientTLS(trusting: [pki.bundle])
+            let tls = try clientTLS(trusting: [webhook.pki.bundle])
             try await RawTLSConnection.with(port: webhook.port, tls: tls) { idle in
                 // An idle keep-alive connection, as kube-apiserver keeps them.
                 try await idle.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")

@@ -12,7 +12,7 @@ import SharedLBWebhook
 import Testing
 
 /// Certificates minted at test time (committed certificates would expire).
-struct TestPKI {
+struct TestPKI: Sendable {
     let directory: URL
     let bundle: CertificateBundle
 
@@ -51,6 +51,7 @@ func clientTLS(trusting bundles: [CertificateBundle], maximumVersion: TLSVersion
 
 /// Runs the real webhook services in a ServiceGroup on 127.0.0.1, any free port.
 struct RunningWebhook: Sendable {
+    let pki: TestPKI
     let port: Int
     let metricsPort: Int?
     let server: WebhookServer
@@ -58,6 +59,20 @@ struct RunningWebhook: Sendable {
     let certificateChecks: AsyncStream<CertificateStore.ReloadOutcome>
 
     var baseURL: String { "https://127.0.0.1:\(port)" }
+
+    /// Runs `body` against a webhook serving a freshly minted certificate (`webhook.pki`).
+    @discardableResult
+    static func with<T: Sendable>(
+        metricsListener: Bool = false,
+        reloadInterval: Duration = .seconds(3600),
+        http2: Bool = false,
+        _ body: @Sendable (RunningWebhook) async throws -> T
+    ) async throws -> T {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        return try await with(
+            pki: pki, metricsListener: metricsListener, reloadInterval: reloadInterval, http2: http2, body)
+    }
 
     @discardableResult
     static func with<T: Sendable>(
@@ -92,7 +107,7 @@ struct RunningWebhook: Sendable {
                 if ports.count == (metricsListener ? 2 : 1) { break }
             }
             let running = RunningWebhook(
-                port: ports["https"]!, metricsPort: ports["http"], server: server, group: group,
+                pki: pki, port: ports["https"]!, metricsPort: ports["http"], server: server, group: group,
                 certificateChecks: checks)
             let result: T
             do {

@@ -11,10 +11,8 @@ import Testing
 struct WebhookServerTests {
     @Test("each captured review gets the same answer over HTTPS as from the pure reviewer")
     func fixturesOverHTTPS() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
-        try await RunningWebhook.with(pki: pki) { webhook in
-            try await withHTTPClient(tls: clientTLS(trusting: [pki.bundle])) { client in
+        try await RunningWebhook.with { webhook in
+            try await withHTTPClient(tls: clientTLS(trusting: [webhook.pki.bundle])) { client in
                 let reviewer = AdmissionReviewer(policy: ConversionPolicy())
                 for scenario in [
                     "01-apply-lb-plain", "02-create-lb-allfields", "05-reapply-changed-port", "07-create-clusterip",
@@ -42,10 +40,8 @@ struct WebhookServerTests {
 
     @Test("bad requests get a clear status and a Status body")
     func badInput() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
-        try await RunningWebhook.with(pki: pki) { webhook in
-            try await withHTTPClient(tls: clientTLS(trusting: [pki.bundle])) { client in
+        try await RunningWebhook.with { webhook in
+            try await withHTTPClient(tls: clientTLS(trusting: [webhook.pki.bundle])) { client in
                 let url = "\(webhook.baseURL)/mutate"
                 struct Case {
                     var name: String
@@ -105,10 +101,8 @@ struct WebhookServerTests {
 
     @Test("an object with unexpected shapes is allowed unchanged with a warning")
     func malformedObject() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
-        try await RunningWebhook.with(pki: pki) { webhook in
-            try await withHTTPClient(tls: clientTLS(trusting: [pki.bundle])) { client in
+        try await RunningWebhook.with { webhook in
+            try await withHTTPClient(tls: clientTLS(trusting: [webhook.pki.bundle])) { client in
                 let body =
                     #"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"m-1","kind":{"group":"","version":"v1","kind":"Service"},"operation":"CREATE","object":{"spec":{"type":"LoadBalancer","ports":"80"}}}}"#
                 let response = try await client.send("\(webhook.baseURL)/mutate", body: Array(body.utf8))
@@ -126,10 +120,8 @@ struct WebhookServerTests {
 
     @Test("a body over 7 MiB is refused with 413 before it is read")
     func oversizedByContentLength() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
-        try await RunningWebhook.with(pki: pki) { webhook in
-            try await RawTLSConnection.with(port: webhook.port, tls: clientTLS(trusting: [pki.bundle])) { connection in
+        try await RunningWebhook.with { webhook in
+            try await RawTLSConnection.with(port: webhook.port, tls: clientTLS(trusting: [webhook.pki.bundle])) { connection in
                 // Announce 8 MiB, send 1 KiB, and wait: the answer must come without the rest.
                 try await connection.send(
                     "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(8 << 20)\r\n\r\n"
@@ -144,10 +136,8 @@ struct WebhookServerTests {
 
     @Test("a chunked body that grows past 7 MiB is refused with 413")
     func oversizedChunked() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
-        try await RunningWebhook.with(pki: pki) { webhook in
-            try await RawTLSConnection.with(port: webhook.port, tls: clientTLS(trusting: [pki.bundle])) { connection in
+        try await RunningWebhook.with { webhook in
+            try await RawTLSConnection.with(port: webhook.port, tls: clientTLS(trusting: [webhook.pki.bundle])) { connection in
                 try await connection.send(
                     "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
                 )
@@ -165,11 +155,9 @@ struct WebhookServerTests {
 
     @Test("TLS 1.2 and 1.3 are served; ALPN negotiates HTTP/1.1 even when h2 is offered")
     func tlsVersionsAndALPN() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
-        try await RunningWebhook.with(pki: pki) { webhook in
+        try await RunningWebhook.with { webhook in
             for version in [TLSVersion.tlsv12, .tlsv13] {
-                try await withHTTPClient(tls: clientTLS(trusting: [pki.bundle], maximumVersion: version)) { client in
+                try await withHTTPClient(tls: clientTLS(trusting: [webhook.pki.bundle], maximumVersion: version)) { client in
                     let response = try await client.send(
                         "\(webhook.baseURL)/mutate", body: reviewBody("01-apply-lb-plain"))
                     #expect(response.status == 200)
@@ -177,7 +165,7 @@ struct WebhookServerTests {
             }
             // A client that prefers h2 still gets HTTP/1.1: the raw connection speaks HTTP/1.1 only.
             try await RawTLSConnection.with(
-                port: webhook.port, tls: clientTLS(trusting: [pki.bundle], alpn: ["h2", "http/1.1"])
+                port: webhook.port, tls: clientTLS(trusting: [webhook.pki.bundle], alpn: ["h2", "http/1.1"])
             ) { connection in
                 try await connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 #expect(try await connection.readResponse().status == 200)
@@ -187,9 +175,7 @@ struct WebhookServerTests {
 
     @Test("a client that does not trust the CA is refused")
     func untrustedClientFails() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
-        try await RunningWebhook.with(pki: pki) { webhook in
+        try await RunningWebhook.with { webhook in
             let stranger = try TestPKI.issue()
             let tls = try clientTLS(trusting: [stranger])
             await #expect(throws: (any Error).self) {
@@ -205,11 +191,9 @@ struct WebhookServerTests {
 struct HTTP2Tests {
     @Test("with --http2 a client that offers h2 gets HTTP/2 and the same answer")
     func http2() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
-        try await RunningWebhook.with(pki: pki, http2: true) { webhook in
+        try await RunningWebhook.with(http2: true) { webhook in
             let body = try reviewBody("01-apply-lb-plain")
-            let tls = try clientTLS(trusting: [pki.bundle], alpn: ["h2"])
+            let tls = try clientTLS(trusting: [webhook.pki.bundle], alpn: ["h2"])
             let (version, status, answer) = try await withHTTPClient(tls: tls, httpVersion: .automatic) { client in
                 var request = HTTPClientRequest(url: "\(webhook.baseURL)/mutate")
                 request.method = .POST
