@@ -8,7 +8,8 @@
 #   BODY=path/to/review.json scripts/webhook-bench.sh
 #
 # Needs: wrk, nginx, go 1.19, openssl (apt-get install -y golang-1.19-go wrk nginx-light openssl)
-# and ../shared/bench/webhook-load.sh beside this repository.
+# and ../shared/bench/webhook-load.sh beside this repository. Like the Go peer (GOMAXPROCS=1),
+# SharedLB runs one event-loop thread (--threads 1) on its one pinned CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 load=${LOAD_SCRIPT:-../shared/bench/webhook-load.sh}
@@ -24,7 +25,7 @@ results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 bash "$load" go | tee -a "$results"
 bash "$load" nginx | tee -a "$results"
-bash "$load" cmd -- "$binary" webhook --listen '127.0.0.1:{port}' --cert '{cert}' --key '{key}' --log-level warning \
+bash "$load" cmd -- "$binary" webhook --listen '127.0.0.1:{port}' --cert '{cert}' --key '{key}' --threads 1 --log-level warning \
     | sed 's/^cmd /sharedlb /' | tee -a "$results"
 
 python3 - "$results" <<'PY'

@@ -22,6 +22,8 @@ public struct WebhookConfiguration: Sendable {
     public var shutdownDelay: Duration
     /// Close idle keep-alive connections after this long.
     public var idleTimeout: Duration
+    /// Event-loop threads for the HTTPS server; `nil` uses one per available core.
+    public var eventLoopThreads: Int?
 
     public init(
         host: String = "0.0.0.0",
@@ -35,7 +37,8 @@ public struct WebhookConfiguration: Sendable {
         certificateReloadInterval: Duration = .seconds(5),
         maximumBodySize: Int = WebhookResponder.defaultMaximumBodySize,
         shutdownDelay: Duration = .zero,
-        idleTimeout: Duration = .seconds(120)
+        idleTimeout: Duration = .seconds(120),
+        eventLoopThreads: Int? = nil
     ) {
         self.host = host
         self.port = port
@@ -49,5 +52,6 @@ public struct WebhookConfiguration: Sendable {
         self.maximumBodySize = maximumBodySize
         self.shutdownDelay = shutdownDelay
         self.idleTimeout = idleTimeout
+        self.eventLoopThreads = eventLoopThreads
     }
 }

@@ -4,6 +4,7 @@ import HummingbirdHTTP2
 import HummingbirdTLS
 public import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 public import ServiceLifecycle
 import SharedLBCore
@@ -112,6 +113,7 @@ private struct HTTPSService: Service, CustomStringConvertible {
             : try .tls(.http1(configuration: .init(idleTimeout: idle)), tlsConfiguration: tls)
         let onListening = server.onListening
         let logger = server.logger
+        let eventLoopGroup = configuration.eventLoopThreads.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
         let application = Application(
             responder: server.responder(servesMetrics: configuration.metricsPort == nil),
             server: builder,
@@ -128,9 +130,16 @@ private struct HTTPSService: Service, CustomStringConvertible {
                     ])
                 await onListening("https", port)
             },
+            eventLoopGroupProvider: eventLoopGroup.map { .shared($0) } ?? .singleton,
             logger: logger
         )
-        try await application.run()
+        do {
+            try await application.run()
+        } catch {
+            try? await eventLoopGroup?.shutdownGracefully()
+            throw error
+        }
+        try? await eventLoopGroup?.shutdownGracefully()
     }
 
     /// The certificate loaded now, or the first one that appears (readiness stays false until then).

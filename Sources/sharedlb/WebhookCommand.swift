@@ -69,9 +69,13 @@ struct WebhookCommand: AsyncParsableCommand {
     @Option(help: "After SIGTERM, report not-ready for this long before closing the listener (e.g. 5s in a cluster).")
     var shutdownDelay = DurationArgument("0s")
 
+    @Option(help: "Event-loop threads serving HTTPS (default: one per available core).")
+    var threads: Int?
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard certReloadInterval.duration >= .milliseconds(10) else {
             throw ValidationError("--cert-reload-interval must be at least 10ms")
         }
@@ -94,7 +98,8 @@ struct WebhookCommand: AsyncParsableCommand {
             metricsHost: metricsListen?.host,
             metricsPort: metricsListen?.port,
             certificateReloadInterval: certReloadInterval.duration,
-            shutdownDelay: shutdownDelay.duration
+            shutdownDelay: shutdownDelay.duration,
+            eventLoopThreads: threads
         )
         let webhook = WebhookServer(
             configuration: configuration, metrics: WebhookMetrics(registry: registry), logger: logger)
