@@ -36,11 +36,12 @@ public struct WebhookMetrics: Sendable {
         var requests: [Counter] = []
         for operation in Self.operations {
             for result in Result.allCases {
-                requests.append(registry.makeCounter(
-                    descriptor: Self.name(
-                        "requests", unit: "total", help: "AdmissionReviews answered, by operation and result."),
-                    labels: [("operation", operation), ("result", result.rawValue)]
-                ))
+                requests.append(
+                    registry.makeCounter(
+                        descriptor: Self.name(
+                            "requests", unit: "total", help: "AdmissionReviews answered, by operation and result."),
+                        labels: [("operation", operation), ("result", result.rawValue)]
+                    ))
             }
         }
         self.requests = requests

@@ -144,7 +144,8 @@ public struct WebhookResponder: HTTPResponder {
         case .service(.malformed(let message)):
             metrics.recordRequest(operation: outcome.operation, result: .malformed)
             logger.warning(
-                "service has an unexpected shape; allowed unchanged", metadata: metadata(["error.message": "\(message)"]))
+                "service has an unexpected shape; allowed unchanged",
+                metadata: metadata(["error.message": "\(message)"]))
         }
     }
 

@@ -121,7 +121,8 @@ struct WebhookServerTests {
     @Test("a body over 7 MiB is refused with 413 before it is read")
     func oversizedByContentLength() async throws {
         try await RunningWebhook.with { webhook in
-            try await RawTLSConnection.with(port: webhook.port, tls: clientTLS(trusting: [webhook.pki.bundle])) { connection in
+            try await RawTLSConnection.with(port: webhook.port, tls: clientTLS(trusting: [webhook.pki.bundle])) {
+                connection in
                 // Announce 8 MiB, send 1 KiB, and wait: the answer must come without the rest.
                 try await connection.send(
                     "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(8 << 20)\r\n\r\n"
@@ -137,7 +138,8 @@ struct WebhookServerTests {
     @Test("a chunked body that grows past 7 MiB is refused with 413")
     func oversizedChunked() async throws {
         try await RunningWebhook.with { webhook in
-            try await RawTLSConnection.with(port: webhook.port, tls: clientTLS(trusting: [webhook.pki.bundle])) { connection in
+            try await RawTLSConnection.with(port: webhook.port, tls: clientTLS(trusting: [webhook.pki.bundle])) {
+                connection in
                 try await connection.send(
                     "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
                 )
@@ -157,7 +159,8 @@ struct WebhookServerTests {
     func tlsVersionsAndALPN() async throws {
         try await RunningWebhook.with { webhook in
             for version in [TLSVersion.tlsv12, .tlsv13] {
-                try await withHTTPClient(tls: clientTLS(trusting: [webhook.pki.bundle], maximumVersion: version)) { client in
+                try await withHTTPClient(tls: clientTLS(trusting: [webhook.pki.bundle], maximumVersion: version)) {
+                    client in
                     let response = try await client.send(
                         "\(webhook.baseURL)/mutate", body: reviewBody("01-apply-lb-plain"))
                     #expect(response.status == 200)
