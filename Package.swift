@@ -64,6 +64,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A kube-apiserver for tests and the demo: the REST subset SharedLB uses, faithful to v1.24.
+        .target(
+            name: "SharedLBAPIServer",
+            dependencies: ["SharedLBCore"],
+            swiftSettings: strict
+        ),
         // The executable only parses flags and wires modules together.
         .executableTarget(
             name: "sharedlb",
@@ -101,6 +107,12 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SharedLBAPIServerTests",
+            dependencies: ["SharedLBAPIServer", "SharedLBCore"],
             resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),

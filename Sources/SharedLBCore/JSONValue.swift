@@ -46,8 +46,19 @@ public struct JSONObject: Sendable, Hashable {
             members.last(where: { $0.key == key })?.value
         }
         set {
-            members.removeAll { $0.key == key }
-            if let newValue { members.append(Member(key, newValue)) }
+            // Replace in place, so a member keeps its position; duplicates of the key go.
+            guard let index = members.firstIndex(where: { $0.key == key }) else {
+                if let newValue { members.append(Member(key, newValue)) }
+                return
+            }
+            if members[(index + 1)...].contains(where: { $0.key == key }) {
+                members = Array(members[...index]) + members[(index + 1)...].filter { $0.key != key }
+            }
+            if let newValue {
+                members[index].value = newValue
+            } else {
+                members.remove(at: index)
+            }
         }
     }
 
