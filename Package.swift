@@ -67,7 +67,17 @@ let package = Package(
         // A kube-apiserver for tests and the demo: the REST subset SharedLB uses, faithful to v1.24.
         .target(
             name: "SharedLBAPIServer",
-            dependencies: ["SharedLBCore"],
+            dependencies: [
+                "SharedLBCore",
+                "SharedLBCertificates",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         // The executable only parses flags and wires modules together.

@@ -1,0 +1,405 @@
+public import SharedLBCore
+import Synchronization
+
+/// One REST request, independent of the HTTP server that carried it.
+public struct APIRequest: Sendable {
+    public var method: String
+    public var path: String
+    public var query: [String: String]
+    public var contentType: String?
+    public var bearerToken: String?
+    public var body: [UInt8]
+
+    public init(
+        method: String, path: String, query: [String: String] = [:], contentType: String? = nil,
+        bearerToken: String? = nil, body: [UInt8] = []
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.contentType = contentType
+        self.bearerToken = bearerToken
+        self.body = body
+    }
+}
+
+/// The answer: a JSON document, or a watch stream of NDJSON lines.
+public struct APIResponse: Sendable {
+    public enum Body: Sendable {
+        case json(JSONValue)
+        case watch(WatchStream)
+    }
+
+    public var code: Int
+    public var headers: [(String, String)]
+    public var body: Body
+
+    static func status(_ status: APIStatus) -> APIResponse {
+        var headers: [(String, String)] = []
+        if let retryAfter = status.retryAfterSeconds { headers.append(("Retry-After", String(retryAfter))) }
+        return APIResponse(code: status.code, headers: headers, body: .json(status.json))
+    }
+}
+
+/// kube-apiserver's REST semantics for the resources in ``ResourceKind/all``: routing,
+/// verbs, authentication, lists, watches, the Service write pipeline (defaults, mutating
+/// admission, type-dependent clean-up, validation, allocation) and the request log.
+public final class APIHandler: Sendable {
+    public let store: ObjectStore
+    public let requestLog = RequestLog()
+    /// The bearer token clients must send; `nil` accepts anonymous requests.
+    public let token: String?
+    let strategy: ServiceStrategy
+    /// How often a watch that allows bookmarks gets one.
+    let bookmarkInterval: Duration
+    private let admission: Mutex<[any MutatingAdmission]>
+
+    public init(
+        store: ObjectStore = ObjectStore(), token: String?, strategy: ServiceStrategy = ServiceStrategy(),
+        admission: [any MutatingAdmission] = [], bookmarkInterval: Duration = .seconds(5)
+    ) {
+        self.store = store
+        self.bookmarkInterval = bookmarkInterval
+        self.token = token
+        self.strategy = strategy
+        self.admission = Mutex(admission)
+    }
+
+    /// Replaces the mutating admission chain (webhooks registered or removed).
+    public func setAdmission(_ chain: [any MutatingAdmission]) {
+        admission.withLock { $0 = chain }
+    }
+
+    struct Route {
+        var kind: ResourceKind
+        var namespace: String
+        var name: String?
+        var subresource: String?
+    }
+
+    public func handle(_ request: APIRequest) async -> APIResponse {
+        if let token, request.bearerToken != token {
+            return .status(.unauthorized)
+        }
+        if request.path == "/version" {
+            return APIResponse(code: 200, headers: [], body: .json(Self.version))
+        }
+        let route: Route
+        do {
+            route = try Self.route(request.path)
+        } catch {
+            return .status(error)
+        }
+        let verb = Self.verb(request, route)
+        let response: APIResponse
+        do {
+            response = try await dispatch(verb, route, request)
+        } catch {
+            response = .status(error)
+        }
+        requestLog.append(
+            RequestLog.Entry(
+                verb: verb, resource: route.kind.plural, namespace: route.namespace, name: route.name ?? "",
+                subresource: route.subresource ?? "", code: response.code))
+        return response
+    }
+
+    static let version = JSONValue.object(
+        JSONObject([
+            ("major", .string("1")), ("minor", .string("24")), ("gitVersion", .string("v1.24.0-sharedlb-test")),
+            ("platform", .string("linux/amd64")),
+        ]))
+
+    static func verb(_ request: APIRequest, _ route: Route) -> String {
+        switch request.method {
+        case "GET":
+            if route.name != nil { return "get" }
+            return ["true", "1"].contains(request.query["watch"] ?? "") ? "watch" : "list"
+        case "POST": return "create"
+        case "PUT": return "update"
+        case "PATCH": return "patch"
+        case "DELETE": return route.name == nil ? "deletecollection" : "delete"
+        default: return request.method.lowercased()
+        }
+    }
+
+    /// `/api/v1/[namespaces/NS/]PLURAL[/NAME[/SUB]]` and `/apis/GROUP/VERSION/…`.
+    static func route(_ path: String) throws(APIStatus) -> Route {
+        let segments = path.split(separator: "/").map(String.init)
+        var rest: ArraySlice<String>
+        let group: String
+        let version: String
+        if segments.count >= 3, segments[0] == "api" {
+            (group, version, rest) = ("", segments[1], segments[2...])
+        } else if segments.count >= 4, segments[0] == "apis" {
+            (group, version, rest) = (segments[1], segments[2], segments[3...])
+        } else {
+            throw APIStatus(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
+        }
+        var namespace = ""
+        if rest.count >= 3, rest.first == "namespaces", rest[rest.startIndex + 2] != "status",
+            rest[rest.startIndex + 2] != "finalize"
+        {
+            namespace = rest[rest.startIndex + 1]
+            rest = rest.dropFirst(2)
+        }
+        guard let plural = rest.first, let kind = ResourceKind.find(group: group, version: version, plural: plural),
+            rest.count <= 3
+        else {
+            throw APIStatus(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
+        }
+        let name = rest.count >= 2 ? rest[rest.startIndex + 1] : nil
+        let subresource = rest.count == 3 ? rest[rest.startIndex + 2] : nil
+        if let subresource, subresource != "status" || !kind.hasStatus {
+            throw APIStatus(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
+        }
+        return Route(kind: kind, namespace: kind.namespaced ? namespace : "", name: name, subresource: subresource)
+    }
+
+    private func dispatch(_ verb: String, _ route: Route, _ request: APIRequest) async throws(APIStatus) -> APIResponse
+    {
+        let dryRun = request.query["dryRun"] == "All"
+        switch verb {
+        case "get":
+            return APIResponse(
+                code: 200, headers: [],
+                body: .json(try store.get(route.kind, namespace: route.namespace, name: route.name!)))
+        case "list":
+            return try list(route, request)
+        case "watch":
+            return try watch(route, request)
+        case "create":
+            guard route.name == nil else {
+                throw APIStatus.methodNotAllowed("the server does not allow this method on the requested resource")
+            }
+            var object = try Self.decodeObject(request)
+            object = try Self.placeInNamespace(object, route)
+            let created = try await write(route.kind, operation: "CREATE", object: object, old: nil, dryRun: dryRun)
+            return APIResponse(code: 201, headers: [], body: .json(created))
+        case "update":
+            let object = try Self.placeInNamespace(try Self.decodeObject(request), route)
+            guard object["metadata"]?["name"]?.stringValue == route.name else {
+                throw APIStatus.badRequest(
+                    "the name of the object (\(object["metadata"]?["name"]?.stringValue ?? "")) does not match the name on the URL (\(route.name!))"
+                )
+            }
+            let expected = object["metadata"]?["resourceVersion"]?.stringValue
+            let updated = try await update(route, dryRun: dryRun, expectedRevision: expected) { _ in object }
+            return APIResponse(code: 200, headers: [], body: .json(updated))
+        case "patch":
+            let patch = try Self.decodePatch(request)
+            let updated = try await update(route, dryRun: dryRun, expectedRevision: nil) { current throws(APIStatus) in
+                try patch(current)
+            }
+            return APIResponse(code: 200, headers: [], body: .json(updated))
+        case "delete":
+            let options = request.body.isEmpty ? nil : try? JSONParser.parse(request.body)
+            let preconditions = options?["preconditions"]
+            let deleted = try store.delete(
+                route.kind, namespace: route.namespace, name: route.name!, uid: preconditions?["uid"]?.stringValue,
+                resourceVersion: preconditions?["resourceVersion"]?.stringValue,
+                dryRun: dryRun || options?["dryRun"] == .array([.string("All")]))
+            return APIResponse(code: 200, headers: [], body: .json(deleted))
+        default:
+            throw APIStatus.methodNotAllowed("the server does not allow this method on the requested resource")
+        }
+    }
+
+    private func list(_ route: Route, _ request: APIRequest) throws(APIStatus) -> APIResponse {
+        let selector = try LabelSelector(parsing: request.query["labelSelector"] ?? "")
+        let page = try store.list(
+            route.kind, namespace: route.namespace.isEmpty ? nil : route.namespace, selector: selector,
+            fieldSelector: try Self.fieldSelector(request.query["fieldSelector"]),
+            limit: request.query["limit"].flatMap { Int($0) },
+            continueToken: request.query["continue"].flatMap { $0.isEmpty ? nil : $0 })
+        var metadata = JSONObject([("resourceVersion", .string(String(page.revision)))])
+        if let next = page.continueToken { metadata["continue"] = .string(next) }
+        let items = page.items.map { item -> JSONValue in
+            guard case .object(var object) = item else { return item }
+            object["kind"] = nil
+            object["apiVersion"] = nil
+            return .object(object)
+        }
+        return APIResponse(
+            code: 200, headers: [],
+            body: .json(
+                .object(
+                    JSONObject([
+                        ("kind", .string(route.kind.listKind)), ("apiVersion", .string(route.kind.apiVersion)),
+                        ("metadata", .object(metadata)), ("items", .array(items)),
+                    ]))))
+    }
+
+    private func watch(_ route: Route, _ request: APIRequest) throws(APIStatus) -> APIResponse {
+        let selector = try LabelSelector(parsing: request.query["labelSelector"] ?? "")
+        let namespace = route.namespace.isEmpty ? nil : route.namespace
+        let requested = request.query["resourceVersion"].flatMap { Int($0) }
+        var initial: [WatchEvent] = []
+        var from = requested
+        if requested == nil || requested == 0 {
+            // No resourceVersion: the current state as ADDED events, then changes.
+            let page = try store.list(route.kind, namespace: namespace, selector: selector)
+            initial = page.items.map { WatchEvent(type: .added, object: $0) }
+            from = page.revision
+        }
+        let (events, cancel) = store.watch(route.kind, namespace: namespace, selector: selector, resourceVersion: from)
+        let watch = WatchStream(
+            initial: initial, events: events, cancel: cancel,
+            timeout: request.query["timeoutSeconds"].flatMap { Int($0) }.map { .seconds($0) },
+            bookmarkInterval: request.query["allowWatchBookmarks"] == "true" ? bookmarkInterval : nil, kind: route.kind,
+            startRevision: from ?? store.revision)
+        return APIResponse(code: 200, headers: [], body: .watch(watch))
+    }
+
+    /// Read-modify-write with kube-apiserver's retry: without a client resourceVersion a
+    /// conflict with a concurrent writer is retried on the fresh object.
+    private func update(
+        _ route: Route, dryRun: Bool, expectedRevision: String?,
+        _ change: (JSONValue) throws(APIStatus) -> JSONValue
+    ) async throws(APIStatus) -> JSONValue {
+        for _ in 0..<8 {
+            let current = try store.get(route.kind, namespace: route.namespace, name: route.name!)
+            var object = try change(current)
+            object = try Self.placeInNamespace(object, route)
+            if route.kind.hasStatus {
+                // The main resource ignores status; /status changes nothing else.
+                if route.subresource == "status" {
+                    guard case .object(var fresh) = current else { return current }
+                    fresh["status"] = object["status"]
+                    object = .object(fresh)
+                } else if case .object(var root) = object {
+                    root["status"] = current["status"]
+                    object = .object(root)
+                }
+            }
+            do {
+                if route.subresource == "status" {
+                    return try store.update(
+                        route.kind, object: object,
+                        expectedRevision: expectedRevision ?? current["metadata"]?["resourceVersion"]?.stringValue,
+                        dryRun: dryRun)
+                }
+                return try await write(
+                    route.kind, operation: "UPDATE", object: object, old: current, dryRun: dryRun,
+                    expectedRevision: expectedRevision ?? current["metadata"]?["resourceVersion"]?.stringValue)
+            } catch let status where status.reason == "Conflict" && expectedRevision == nil {
+                continue
+            }
+        }
+        throw APIStatus.conflict(route.kind.plural, route.name!)
+    }
+
+    /// CREATE and UPDATE of a main resource: defaults, admission, validation, storage.
+    private func write(
+        _ kind: ResourceKind, operation: String, object: JSONValue, old: JSONValue?, dryRun: Bool,
+        expectedRevision: String? = nil
+    ) async throws(APIStatus) -> JSONValue {
+        var object = object
+        if kind == .services { object = strategy.applyDefaults(to: object) }
+        let chain = admission.withLock { $0 }
+        for step in chain {
+            object = try await step.admit(
+                AdmissionAttributes(
+                    kind: kind, operation: operation, namespace: object["metadata"]?["namespace"]?.stringValue ?? "",
+                    name: object["metadata"]?["name"]?.stringValue, object: object, oldObject: old, dryRun: dryRun))
+        }
+        if kind == .services {
+            // Defaulting runs again after admission, as in kube-apiserver.
+            object = strategy.applyDefaults(to: object)
+            let causes: [APIStatus.Cause]
+            if let old {
+                object = strategy.dropTypeDependentFields(object, old: old)
+                causes = strategy.validateUpdate(object, old: old)
+            } else {
+                causes = strategy.validate(object)
+            }
+            if !causes.isEmpty {
+                throw APIStatus.invalid(
+                    kind: kind.kind, name: object["metadata"]?["name"]?.stringValue ?? "", causes: causes)
+            }
+        }
+        if old == nil {
+            return try store.create(kind, object: object, dryRun: dryRun)
+        }
+        return try store.update(kind, object: object, expectedRevision: expectedRevision, dryRun: dryRun)
+    }
+
+    // MARK: Decoding
+
+    static func decodeObject(_ request: APIRequest) throws(APIStatus) -> JSONValue {
+        guard let type = request.contentType.map(mediaType), type == "application/json" else {
+            throw APIStatus.unsupportedMediaType(request.contentType ?? "")
+        }
+        do {
+            let object = try JSONParser.parse(request.body)
+            guard case .object = object else {
+                throw APIStatus.badRequest("the body of the request is not a JSON object")
+            }
+            return object
+        } catch let status as APIStatus {
+            throw status
+        } catch {
+            throw APIStatus.badRequest("the body of the request could not be decoded: \(error)")
+        }
+    }
+
+    static func decodePatch(_ request: APIRequest) throws(APIStatus)
+        -> @Sendable (JSONValue) throws(APIStatus) -> JSONValue
+    {
+        let type = request.contentType.map(mediaType) ?? ""
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(request.body)
+        } catch {
+            throw APIStatus.badRequest("the body of the request could not be decoded: \(error)")
+        }
+        switch type {
+        case "application/merge-patch+json", "application/strategic-merge-patch+json":
+            // Strategic merge is served as a JSON merge patch: lists are replaced whole, which is
+            // what the strategic form does for the fields SharedLB writes (status.loadBalancer.ingress).
+            return { current in JSONMergePatch.apply(document, to: current) }
+        case "application/json-patch+json":
+            let patch: JSONPatch
+            do {
+                patch = try JSONPatch(json: document)
+            } catch {
+                throw APIStatus.badRequest(error.message)
+            }
+            return { current throws(APIStatus) in
+                do {
+                    return try patch.apply(to: current)
+                } catch {
+                    throw APIStatus(code: 422, reason: "Invalid", message: "\(error)")
+                }
+            }
+        default:
+            throw APIStatus.unsupportedMediaType(type)
+        }
+    }
+
+    static func placeInNamespace(_ object: JSONValue, _ route: Route) throws(APIStatus) -> JSONValue {
+        guard route.kind.namespaced, case .object(var root) = object else { return object }
+        var metadata = root["metadata"]?.objectValue ?? JSONObject()
+        if let namespace = metadata["namespace"]?.stringValue, !namespace.isEmpty, namespace != route.namespace {
+            throw APIStatus.badRequest(
+                "the namespace of the provided object does not match the namespace sent on the request")
+        }
+        metadata["namespace"] = .string(route.namespace)
+        root["metadata"] = .object(metadata)
+        return .object(root)
+    }
+
+    static func fieldSelector(_ text: String?) throws(APIStatus) -> [String: String] {
+        var fields: [String: String] = [:]
+        for clause in (text ?? "").split(separator: ",") {
+            let parts = clause.split(separator: "=", omittingEmptySubsequences: false).filter { !$0.isEmpty }
+            guard parts.count == 2 else { throw APIStatus.badRequest("invalid field selector: \(clause)") }
+            fields[String(parts[0])] = String(parts[1])
+        }
+        return fields
+    }
+
+    static func mediaType(_ contentType: String) -> String {
+        String(contentType.split(separator: ";").first ?? "").trimmingSpaces.lowercased()
+    }
+}

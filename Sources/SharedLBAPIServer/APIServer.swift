@@ -1,0 +1,129 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+public import Logging
+import NIOCore
+import NIOSSL
+public import ServiceLifecycle
+import SharedLBCertificates
+import SharedLBCore
+
+/// An in-process kube-apiserver for tests and the demo: HTTPS on 127.0.0.1 (any free port),
+/// a certificate minted at start, bearer-token authentication, and ``APIHandler``'s REST semantics.
+///
+/// ```swift
+/// let server = try APIServer(logger: logger)
+/// // run try server.makeService() in a ServiceGroup; await server.url, then point a client at
+/// // server.url with server.caCertificatePEM and server.token
+/// ```
+public struct APIServer: Sendable {
+    public let handler: APIHandler
+    /// PEM of the CA that signed the serving certificate (a kubeconfig's certificate-authority-data).
+    public let caCertificatePEM: String
+    public let token: String
+    let certificate: CertificateBundle
+    let host: String
+    let port: Int
+    let logger: Logger
+    let listening: ListeningAddress
+
+    public init(
+        handler: APIHandler? = nil, host: String = "127.0.0.1", port: Int = 0, token: String? = nil,
+        logger: Logger
+    ) throws {
+        let token = token ?? UUID().uuidString
+        self.token = token
+        self.handler = handler ?? APIHandler(token: token)
+        certificate = try CertificateAuthority.generate(commonName: "sharedlb-test-apiserver-ca")
+            .issue(ServingCertificateRequest(dnsNames: ["localhost", "kubernetes.default.svc"], ipAddresses: [host]))
+        caCertificatePEM = certificate.caCertificatePEM
+        self.host = host
+        self.port = port
+        self.logger = logger
+        listening = ListeningAddress()
+    }
+
+    /// `https://127.0.0.1:PORT`, once the server listens.
+    public var url: String {
+        get async { "https://\(host):\(await listening.port())" }
+    }
+
+    /// The lifecycle service that runs the HTTPS server.
+    public func makeService() throws -> some Service {
+        let listening = self.listening
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(certificate.certificatePEM.utf8)).map {
+                .certificate($0)
+            },
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(certificate.keyPEM.utf8), format: .pem)))
+        configuration.applicationProtocols = ["http/1.1"]
+        return Application(
+            responder: APIResponder(handler: handler),
+            server: try .tls(.http1(), tlsConfiguration: configuration),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { channel in await listening.set(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+    }
+}
+
+/// The bound port, awaited by whoever needs the URL.
+actor ListeningAddress {
+    private var bound: Int?
+    private var waiters: [CheckedContinuation<Int, Never>] = []
+
+    func set(_ port: Int) {
+        bound = port
+        for waiter in waiters { waiter.resume(returning: port) }
+        waiters.removeAll()
+    }
+
+    func port() async -> Int {
+        if let bound { return bound }
+        return await withCheckedContinuation { waiters.append($0) }
+    }
+}
+
+/// Adapts HTTP requests to ``APIHandler`` and streams watch responses as NDJSON chunks.
+struct APIResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let handler: APIHandler
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        var query: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters {
+            query[String(key)] = String(value)
+        }
+        let authorization = request.headers[.authorization] ?? ""
+        let body = try await request.body.collect(upTo: 16 << 20)
+        let apiRequest = APIRequest(
+            method: request.method.rawValue, path: request.uri.path, query: query,
+            contentType: request.headers[.contentType],
+            bearerToken: authorization.hasPrefix("Bearer ") ? String(authorization.dropFirst(7)) : nil,
+            body: Array(body.readableBytesView))
+        let response = await handler.handle(apiRequest)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-cache, private"
+        for (name, value) in response.headers where name == "Retry-After" {
+            headers[.retryAfter] = value
+        }
+        let status = HTTPResponse.Status(code: response.code)
+        switch response.body {
+        case .json(let document):
+            var bytes: [UInt8] = []
+            JSONWriter.write(document, into: &bytes)
+            bytes.append(UInt8(ascii: "\n"))
+            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        case .watch(let watch):
+            // One event per line and per chunk, as kube-apiserver streams them (fixture 17b).
+            return Response(
+                status: status, headers: headers,
+                body: ResponseBody { writer in
+                    try await watch.run { event in try await writer.write(ByteBuffer(bytes: event.line)) }
+                    try await writer.finish(nil)
+                })
+        }
+    }
+}
