@@ -122,7 +122,16 @@ let package = Package(
         ),
         .testTarget(
             name: "SharedLBAPIServerTests",
-            dependencies: ["SharedLBAPIServer", "SharedLBCore"],
+            dependencies: [
+                "SharedLBAPIServer",
+                "SharedLBCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),

@@ -58,6 +58,8 @@ public struct APIServer: Sendable {
             },
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(certificate.keyPEM.utf8), format: .pem)))
         configuration.applicationProtocols = ["http/1.1"]
+        // Do not hold shutdown for NIOSSL's default 5 s waiting for a peer's close_notify.
+        configuration.shutdownTimeout = .seconds(1)
         return Application(
             responder: APIResponder(handler: handler),
             server: try .tls(.http1(), tlsConfiguration: configuration),

@@ -1,3 +1,4 @@
+import ServiceLifecycle
 import SharedLBCore
 
 /// An open watch: the events to send, in order, until the stream ends or `timeout` passes,
@@ -34,6 +35,11 @@ public struct WatchStream: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await event in events { input.yield(.event(event)) }
+                input.yield(.end)
+            }
+            // A server shutting down ends its watches, as kube-apiserver does; clients re-watch.
+            group.addTask {
+                try? await gracefulShutdown()
                 input.yield(.end)
             }
             if timeout != nil || bookmarkInterval != nil {
