@@ -64,6 +64,20 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The Kubernetes API client: the only module that imports async-http-client.
+        .target(
+            name: "SharedLBKubernetes",
+            dependencies: [
+                "SharedLBCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
         // A kube-apiserver for tests and the demo: the REST subset SharedLB uses, faithful to v1.24.
         .target(
             name: "SharedLBAPIServer",
@@ -133,6 +147,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SharedLBKubernetesTests",
+            dependencies: [
+                "SharedLBKubernetes",
+                "SharedLBAPIServer",
+                "SharedLBCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
     ],

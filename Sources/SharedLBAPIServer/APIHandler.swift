@@ -65,6 +65,39 @@ public final class APIHandler: Sendable {
         self.admission = Mutex(admission)
     }
 
+    /// A failure to inject: the next `count` requests of `verb` on `resource` get `status`.
+    public struct Fault: Sendable {
+        public var verb: String
+        public var resource: String
+        public var count: Int
+        public var status: APIStatus
+
+        public init(verb: String, resource: String, count: Int, status: APIStatus) {
+            self.verb = verb
+            self.resource = resource
+            self.count = count
+            self.status = status
+        }
+    }
+
+    private let faults = Mutex<[Fault]>([])
+
+    /// Fails the next requests that match (for example 429 storms or 500s in tests).
+    public func inject(_ fault: Fault) {
+        faults.withLock { $0.append(fault) }
+    }
+
+    private func takeFault(verb: String, resource: String) -> APIStatus? {
+        faults.withLock { faults in
+            guard let index = faults.firstIndex(where: { $0.verb == verb && $0.resource == resource && $0.count > 0 })
+            else {
+                return nil
+            }
+            faults[index].count -= 1
+            return faults[index].status
+        }
+    }
+
     /// Replaces the mutating admission chain (webhooks registered or removed).
     public func setAdmission(_ chain: [any MutatingAdmission]) {
         admission.withLock { $0 = chain }
@@ -92,10 +125,14 @@ public final class APIHandler: Sendable {
         }
         let verb = Self.verb(request, route)
         let response: APIResponse
-        do {
-            response = try await dispatch(verb, route, request)
-        } catch {
-            response = .status(error)
+        if let fault = takeFault(verb: verb, resource: route.kind.plural) {
+            response = .status(fault)
+        } else {
+            do {
+                response = try await dispatch(verb, route, request)
+            } catch {
+                response = .status(error)
+            }
         }
         requestLog.append(
             RequestLog.Entry(

@@ -1,0 +1,269 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+public import SharedLBCore
+
+/// A client for kube-apiserver's REST API: typed verbs over JSON, `Status` errors as
+/// ``KubernetesError``, and retries with jittered exponential backoff where they are safe.
+///
+/// ```swift
+/// let client = try KubernetesClient(configuration: .resolve(kubeconfig: nil))
+/// let services = try await client.list(Service.self, namespace: nil, labelSelector: "sharedlb.io/managed=true")
+/// try await client.shutdown()
+/// ```
+public final class KubernetesClient: Sendable {
+    /// A patch body and its content type.
+    public enum Patch: Sendable {
+        /// RFC 7386 (`application/merge-patch+json`): `null` deletes.
+        case merge(JSONValue)
+        /// RFC 6902 (`application/json-patch+json`).
+        case json(JSONPatch)
+        /// Server-side apply (`application/apply-patch+yaml`, JSON being YAML).
+        case apply(JSONValue, fieldManager: String, force: Bool)
+    }
+
+    /// How often and how long retryable failures are retried.
+    public struct RetryPolicy: Sendable {
+        public var attempts: Int
+        public var initialDelay: Duration
+        public var maximumDelay: Duration
+
+        public init(
+            attempts: Int = 5, initialDelay: Duration = .milliseconds(200), maximumDelay: Duration = .seconds(10)
+        ) {
+            self.attempts = attempts
+            self.initialDelay = initialDelay
+            self.maximumDelay = maximumDelay
+        }
+
+        /// The delay before retry `attempt` (1-based): exponential, with full jitter, capped.
+        func delay(attempt: Int, retryAfterSeconds: Int?) -> Duration {
+            if let retryAfterSeconds { return .seconds(retryAfterSeconds) }
+            let ceiling = min(maximumDelay, initialDelay * (1 << min(attempt - 1, 20)))
+            let nanoseconds = Double(ceiling.components.seconds) * 1e9 + Double(ceiling.components.attoseconds) / 1e9
+            return .nanoseconds(Int64(Double.random(in: 0.5...1.0) * nanoseconds))
+        }
+    }
+
+    public let configuration: ClientConfiguration
+    public let retryPolicy: RetryPolicy
+    /// How long one request may take, head and body (watches excepted).
+    public let requestTimeout: Duration
+    let http: HTTPClient
+
+    public init(
+        configuration: ClientConfiguration, retryPolicy: RetryPolicy = RetryPolicy(),
+        requestTimeout: Duration = .seconds(30)
+    ) throws(KubernetesError) {
+        self.configuration = configuration
+        self.retryPolicy = retryPolicy
+        self.requestTimeout = requestTimeout
+        var httpConfiguration = HTTPClient.Configuration(tlsConfiguration: try configuration.tlsConfiguration())
+        httpConfiguration.httpVersion = .http1Only
+        httpConfiguration.timeout.connect = .seconds(10)
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+    }
+
+    /// Closes the connection pool; call once when done.
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    // MARK: Typed verbs
+
+    public func get<Object: KubernetesObject>(_ type: Object.Type, namespace: String?, name: String)
+        async throws(KubernetesError)
+        -> Object
+    {
+        try decode(await send(.GET, Object.descriptor.path(namespace: namespace, name: name), idempotent: true))
+    }
+
+    /// One page of a list; follow `metadata.continue` for the next, or use ``listAll(_:namespace:labelSelector:fieldSelector:pageSize:)``.
+    public func list<Object: KubernetesObject>(
+        _ type: Object.Type, namespace: String?, labelSelector: String? = nil, fieldSelector: String? = nil,
+        limit: Int? = nil, continueToken: String? = nil
+    ) async throws(KubernetesError) -> KubernetesList<Object> {
+        var query: [(String, String)] = []
+        if let labelSelector { query.append(("labelSelector", labelSelector)) }
+        if let fieldSelector { query.append(("fieldSelector", fieldSelector)) }
+        if let limit { query.append(("limit", String(limit))) }
+        if let continueToken { query.append(("continue", continueToken)) }
+        return try decode(
+            await send(.GET, Object.descriptor.path(namespace: namespace), query: query, idempotent: true))
+    }
+
+    /// Every item, page by page; the result's `resourceVersion` is the first page's (a consistent snapshot).
+    public func listAll<Object: KubernetesObject>(
+        _ type: Object.Type, namespace: String?, labelSelector: String? = nil, fieldSelector: String? = nil,
+        pageSize: Int = 500
+    ) async throws(KubernetesError) -> KubernetesList<Object> {
+        var page = try await list(
+            type, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector, limit: pageSize)
+        var items = page.items
+        let resourceVersion = page.metadata.resourceVersion
+        while let next = page.metadata.continue, !next.isEmpty {
+            page = try await list(
+                type, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector, limit: pageSize,
+                continueToken: next)
+            items += page.items
+        }
+        return KubernetesList(metadata: .init(resourceVersion: resourceVersion, continue: nil), items: items)
+    }
+
+    public func create<Object: KubernetesObject>(_ object: Object, namespace: String? = nil, dryRun: Bool = false)
+        async throws(KubernetesError) -> Object
+    {
+        let path = Object.descriptor.path(namespace: namespace ?? object.metadata.namespace)
+        return try decode(
+            await send(
+                .POST, path, query: dryRun ? [("dryRun", "All")] : [], body: try encode(object), idempotent: false))
+    }
+
+    /// PUT of a whole object SharedLB owns; its `metadata.resourceVersion` makes it a compare-and-swap (409 when stale).
+    public func update<Object: KubernetesObject>(_ object: Object, subresource: String? = nil)
+        async throws(KubernetesError) -> Object
+    {
+        guard let name = object.metadata.name else {
+            throw KubernetesError(kind: .badRequest, code: 0, message: "update needs metadata.name")
+        }
+        let path = Object.descriptor.path(namespace: object.metadata.namespace, name: name, subresource: subresource)
+        return try decode(await send(.PUT, path, body: try encode(object), idempotent: false))
+    }
+
+    /// Patches only what `patch` names: the way to write to objects SharedLB does not own.
+    public func patch<Object: KubernetesObject>(
+        _ type: Object.Type, namespace: String?, name: String, patch: Patch, subresource: String? = nil
+    ) async throws(KubernetesError) -> Object {
+        let path = Object.descriptor.path(namespace: namespace, name: name, subresource: subresource)
+        var query: [(String, String)] = []
+        let body: [UInt8]
+        let contentType: String
+        switch patch {
+        case .merge(let document):
+            (body, contentType) = (Array(JSONWriter.encode(document).utf8), "application/merge-patch+json")
+        case .json(let operations):
+            (body, contentType) = (operations.encoded, "application/json-patch+json")
+        case .apply(let document, let fieldManager, let force):
+            (body, contentType) = (Array(JSONWriter.encode(document).utf8), "application/apply-patch+yaml")
+            query = [("fieldManager", fieldManager)]
+            if force { query.append(("force", "true")) }
+        }
+        // A JSON patch with a `test` or a merge patch is safe to resend; apply is idempotent too.
+        return try decode(
+            await send(.PATCH, path, query: query, body: body, contentType: contentType, idempotent: true))
+    }
+
+    /// Deletes, with optional preconditions (a delete of a changed object is then a 409).
+    public func delete<Object: KubernetesObject>(
+        _ type: Object.Type, namespace: String?, name: String, preconditionUID: String? = nil,
+        preconditionResourceVersion: String? = nil
+    ) async throws(KubernetesError) {
+        var preconditions = JSONObject()
+        if let preconditionUID { preconditions["uid"] = .string(preconditionUID) }
+        if let preconditionResourceVersion { preconditions["resourceVersion"] = .string(preconditionResourceVersion) }
+        let options = JSONValue.object(
+            JSONObject([
+                ("kind", .string("DeleteOptions")), ("apiVersion", .string("v1")),
+                ("preconditions", .object(preconditions)),
+            ]))
+        _ = try await send(
+            .DELETE, Object.descriptor.path(namespace: namespace, name: name),
+            body: Array(JSONWriter.encode(options).utf8),
+            idempotent: true)
+    }
+
+    /// Runs a read-modify-write until it does not conflict (re-reading is `body`'s job).
+    public func retryOnConflict<T>(attempts: Int = 5, _ body: () async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await body()
+            } catch let error as KubernetesError where error.kind == .conflict && attempt < attempts {
+                attempt += 1
+                try? await Task.sleep(for: retryPolicy.delay(attempt: attempt, retryAfterSeconds: nil))
+            }
+        }
+    }
+
+    // MARK: Transport
+
+    /// One request with retries; returns the body of a 2xx answer.
+    func send(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
+        contentType: String? = "application/json", idempotent: Bool
+    ) async throws(KubernetesError) -> [UInt8] {
+        var attempt = 1
+        while true {
+            do {
+                return try await sendOnce(method, path, query: query, body: body, contentType: contentType)
+            } catch {
+                let retry = error.kind == .tooManyRequests || (idempotent && error.isRetryable)
+                guard retry, attempt < retryPolicy.attempts else { throw error }
+                try? await Task.sleep(
+                    for: retryPolicy.delay(attempt: attempt, retryAfterSeconds: error.retryAfterSeconds))
+                if Task.isCancelled { throw error }
+                attempt += 1
+            }
+        }
+    }
+
+    func sendOnce(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)], body: [UInt8]?, contentType: String?
+    ) async throws(KubernetesError) -> [UInt8] {
+        var request = HTTPClientRequest(url: configuration.server + path + Self.queryString(query))
+        request.method = method
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "sharedlb/0.1")
+        if let token = try configuration.bearerToken() {
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
+        if let body {
+            request.headers.add(name: "Content-Type", value: contentType ?? "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response: HTTPClientResponse
+        let bytes: ByteBuffer
+        do {
+            response = try await http.execute(
+                request, timeout: .nanoseconds(Int64(requestTimeout.components.seconds) * 1_000_000_000))
+            bytes = try await response.body.collect(upTo: 64 << 20)
+        } catch {
+            throw KubernetesError(kind: .transport, code: 0, message: "\(method) \(path): \(error)")
+        }
+        let code = Int(response.status.code)
+        guard (200..<300).contains(code) else {
+            throw KubernetesError.fromResponse(
+                code: code, body: Array(bytes.readableBytesView),
+                retryAfterHeader: response.headers.first(name: "Retry-After"))
+        }
+        return Array(bytes.readableBytesView)
+    }
+
+    static func queryString(_ query: [(String, String)]) -> String {
+        guard !query.isEmpty else { return "" }
+        return "?" + query.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
+    }
+
+    static func percentEncode(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    func decode<T: Decodable>(_ bytes: [UInt8]) throws(KubernetesError) -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
+        } catch {
+            throw KubernetesError(kind: .decoding, code: 0, message: "cannot decode \(T.self): \(error)")
+        }
+    }
+
+    func encode<T: Encodable>(_ value: T) throws(KubernetesError) -> [UInt8] {
+        do {
+            return Array(try JSONEncoder().encode(value))
+        } catch {
+            throw KubernetesError(kind: .decoding, code: 0, message: "cannot encode \(T.self): \(error)")
+        }
+    }
+}

@@ -1,0 +1,267 @@
+import Logging
+import ServiceLifecycle
+import SharedLBAPIServer
+import SharedLBCore
+import SharedLBKubernetes
+import Testing
+
+/// Runs the in-repo API server over HTTPS and a client configured for it, as a kubeconfig would.
+func withCluster(
+    admission: [any MutatingAdmission] = [],
+    _ body: @Sendable (KubernetesClient, APIHandler) async throws -> Void
+) async throws {
+    var logger = Logger(label: "test.cluster")
+    logger.logLevel = .warning
+    let handler = APIHandler(token: "secret", admission: admission)
+    let server = try APIServer(handler: handler, token: "secret", logger: logger)
+    let group = ServiceGroup(configuration: .init(services: [try server.makeService()], logger: logger))
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        let client = try KubernetesClient(
+            configuration: ClientConfiguration(
+                server: await server.url, certificateAuthorityPEM: server.caCertificatePEM,
+                credentials: .token("secret")),
+            retryPolicy: .init(attempts: 4, initialDelay: .milliseconds(1), maximumDelay: .milliseconds(20)))
+        do {
+            try await body(client, handler)
+        } catch {
+            try? await client.shutdown()
+            await group.triggerGracefulShutdown()
+            throw error
+        }
+        try await client.shutdown()
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+    }
+}
+
+@Suite("Client verbs against the API test server")
+struct ClientVerbTests {
+    @Test("create, get, compare-and-swap update, conflict, merge and JSON patches, delete with preconditions")
+    func configMapLifecycle() async throws {
+        try await withCluster { client, handler in
+            let created = try await client.create(
+                ConfigMap(
+                    metadata: ObjectMeta(
+                        name: "sharedlb-ledger-a", namespace: "default", labels: ["sharedlb.io/role": "ledger"]),
+                    data: ["v": "1"]))
+            #expect(created.metadata.uid != nil)
+            let fetched = try await client.get(ConfigMap.self, namespace: "default", name: "sharedlb-ledger-a")
+            #expect(fetched == created)
+            var changed = fetched
+            changed.data = ["v": "2"]
+            let updated = try await client.update(changed)
+            #expect(updated.metadata.resourceVersion != fetched.metadata.resourceVersion)
+            // The same stale copy again: a compare-and-swap failure.
+            await #expect {
+                try await client.update(changed)
+            } throws: { error in
+                (error as? KubernetesError)?.kind == .conflict
+            }
+            let merged = try await client.patch(
+                ConfigMap.self, namespace: "default", name: "sharedlb-ledger-a",
+                patch: .merge(
+                    .object(
+                        JSONObject([
+                            (
+                                "metadata",
+                                .object(JSONObject([("annotations", .object(JSONObject([("a", .string("b"))])))]))
+                            )
+                        ]))))
+            #expect(merged.metadata.annotations == ["a": "b"])
+            #expect(merged.data == ["v": "2"])
+            let patched = try await client.patch(
+                ConfigMap.self, namespace: "default", name: "sharedlb-ledger-a",
+                patch: .json(JSONPatch([.remove(path: JSONPointer("metadata", "annotations", "a"))])))
+            #expect(patched.metadata.annotations == [:])
+            await #expect {
+                try await client.delete(
+                    ConfigMap.self, namespace: "default", name: "sharedlb-ledger-a", preconditionResourceVersion: "1")
+            } throws: { error in
+                (error as? KubernetesError)?.kind == .conflict
+            }
+            try await client.delete(
+                ConfigMap.self, namespace: "default", name: "sharedlb-ledger-a", preconditionUID: created.metadata.uid)
+            await #expect {
+                try await client.get(ConfigMap.self, namespace: "default", name: "sharedlb-ledger-a")
+            } throws: { error in
+                let error = error as? KubernetesError
+                return error?.kind == .notFound && error?.message == "configmaps \"sharedlb-ledger-a\" not found"
+            }
+            #expect(handler.requestLog.writes(to: "configmaps") == 5)
+        }
+    }
+
+    @Test("errors carry the Status: AlreadyExists, Invalid with causes, Unauthorized")
+    func errors() async throws {
+        try await withCluster { client, _ in
+            let map = ConfigMap(metadata: ObjectMeta(name: "x", namespace: "default"))
+            _ = try await client.create(map)
+            await #expect {
+                try await client.create(map)
+            } throws: { error in
+                (error as? KubernetesError)?.kind == .alreadyExists
+            }
+            var service = Service(
+                metadata: ObjectMeta(name: "bad", namespace: "default"),
+                spec: .init(type: "ClusterIP", ports: [.init(port: 80)]))
+            service.spec?.externalTrafficPolicy = "Local"
+            await #expect {
+                try await client.create(service)
+            } throws: { error in
+                let error = error as? KubernetesError
+                return error?.kind == .invalid && error?.causes.map(\.field) == ["spec.externalTrafficPolicy"]
+            }
+            let stranger = try KubernetesClient(
+                configuration: ClientConfiguration(
+                    server: client.configuration.server,
+                    certificateAuthorityPEM: client.configuration.certificateAuthorityPEM,
+                    credentials: .token("wrong")))
+            await #expect {
+                try await stranger.get(Namespace.self, namespace: nil, name: "default")
+            } throws: { error in
+                (error as? KubernetesError)?.kind == .unauthorized
+            }
+            try await stranger.shutdown()
+        }
+    }
+
+    @Test("listAll follows continue tokens; labelSelector filters")
+    func pagination() async throws {
+        try await withCluster { client, _ in
+            for index in 0..<7 {
+                _ = try await client.create(
+                    ConfigMap(
+                        metadata: ObjectMeta(
+                            name: "m\(index)", namespace: "default",
+                            labels: index.isMultiple(of: 2) ? ["even": "yes"] : [:])))
+            }
+            let all = try await client.listAll(ConfigMap.self, namespace: "default", pageSize: 2)
+            #expect(all.items.map(\.metadata.name) == (0..<7).map { "m\($0)" })
+            let even = try await client.listAll(ConfigMap.self, namespace: nil, labelSelector: "even=yes", pageSize: 3)
+            #expect(even.items.count == 4)
+            #expect(even.metadata.resourceVersion != nil)
+        }
+    }
+
+    @Test(
+        "a converted Service comes back as the webhook left it; patches touch only what they name, status via /status")
+    func serviceThroughAdmission() async throws {
+        try await withCluster(admission: [InProcessAdmission()]) { client, _ in
+            let created = try await client.create(
+                Service(
+                    metadata: ObjectMeta(name: "db", namespace: "default"),
+                    spec: .init(type: "LoadBalancer", ports: [.init(name: "pg", port: 5432)], selector: ["app": "db"])))
+            #expect(created.spec?.type == "ClusterIP")
+            #expect(created.metadata.labels?["sharedlb.io/managed"] == "true")
+            #expect(created.metadata.annotations?["sharedlb.io/requested"] != nil)
+            #expect(created.spec?.clusterIP?.hasPrefix("10.96.") == true)
+            let annotated = try await client.patch(
+                Service.self, namespace: "default", name: "db",
+                patch: .merge(
+                    .object(
+                        JSONObject([
+                            (
+                                "metadata",
+                                .object(
+                                    JSONObject([
+                                        (
+                                            "annotations",
+                                            .object(
+                                                JSONObject([("sharedlb.io/endpoint", .string("203.0.113.7:5432/TCP"))]))
+                                        )
+                                    ]))
+                            )
+                        ]))))
+            #expect(annotated.metadata.annotations?["sharedlb.io/endpoint"] == "203.0.113.7:5432/TCP")
+            #expect(annotated.spec == created.spec)
+            // Playing the cloud provider on a LoadBalancer Service.
+            _ = try await client.create(
+                Service(
+                    metadata: ObjectMeta(name: "shared", namespace: "default"),
+                    spec: .init(type: "LoadBalancer", ports: [.init(port: 5432)])))
+            let ingress = JSONValue.object(
+                JSONObject([
+                    (
+                        "status",
+                        .object(
+                            JSONObject([
+                                (
+                                    "loadBalancer",
+                                    .object(
+                                        JSONObject([
+                                            ("ingress", .array([.object(JSONObject([("ip", .string("203.0.113.7"))]))]))
+                                        ]))
+                                )
+                            ]))
+                    )
+                ]))
+            let withStatus = try await client.patch(
+                Service.self, namespace: "default", name: "shared", patch: .merge(ingress), subresource: "status")
+            #expect(withStatus.status?.loadBalancer?.ingress == [Service.Ingress(ip: "203.0.113.7", hostname: nil)])
+        }
+    }
+
+    @Test("429 with Retry-After and 500s on reads are retried; a 500 on create is not")
+    func retries() async throws {
+        try await withCluster { client, handler in
+            handler.inject(
+                .init(verb: "list", resource: "configmaps", count: 2, status: .tooManyRequests(retryAfterSeconds: 0)))
+            handler.inject(.init(verb: "get", resource: "namespaces", count: 2, status: .internalError("etcd is sad")))
+            let listed = try await client.list(ConfigMap.self, namespace: "default")
+            #expect(listed.items.isEmpty)
+            let namespace = try await client.get(Namespace.self, namespace: nil, name: "default")
+            #expect(namespace.metadata.name == "default")
+            handler.inject(
+                .init(verb: "create", resource: "configmaps", count: 1, status: .internalError("etcd is sad")))
+            await #expect {
+                try await client.create(ConfigMap(metadata: ObjectMeta(name: "once", namespace: "default")))
+            } throws: { error in
+                (error as? KubernetesError)?.kind == .serverError
+            }
+            handler.inject(.init(verb: "get", resource: "namespaces", count: 10, status: .internalError("down")))
+            await #expect {
+                try await client.get(Namespace.self, namespace: nil, name: "default")
+            } throws: { error in
+                (error as? KubernetesError)?.kind == .serverError
+            }
+            // Four attempts, as configured, then the error.
+            let failedGets = handler.requestLog.all.filter {
+                $0.verb == "get" && $0.resource == "namespaces" && $0.code == 500
+            }
+            #expect(failedGets.count == 2 + 4)
+        }
+    }
+
+    @Test("retryOnConflict re-runs the read-modify-write")
+    func retryOnConflict() async throws {
+        try await withCluster { client, _ in
+            _ = try await client.create(
+                ConfigMap(metadata: ObjectMeta(name: "counter", namespace: "default"), data: ["n": "0"]))
+            let attempts = Counter()
+            try await client.retryOnConflict {
+                var map = try await client.get(ConfigMap.self, namespace: "default", name: "counter")
+                if await attempts.next() == 1 {
+                    // Someone else writes between our read and our write.
+                    var other = map
+                    other.data = ["n": "5"]
+                    _ = try await client.update(other)
+                }
+                map.data = ["n": String(Int(map.data?["n"] ?? "0")! + 1)]
+                _ = try await client.update(map)
+            }
+            let counter = try await client.get(ConfigMap.self, namespace: "default", name: "counter")
+            #expect(counter.data == ["n": "6"])
+            #expect(await attempts.value == 2)
+        }
+    }
+}
+
+actor Counter {
+    var value = 0
+
+    func next() -> Int {
+        value += 1
+        return value
+    }
+}
