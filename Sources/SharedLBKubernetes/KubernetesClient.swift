@@ -9,7 +9,7 @@ public import SharedLBCore
 ///
 /// ```swift
 /// let client = try KubernetesClient(configuration: .resolve(kubeconfig: nil))
-/// let services = try await client.list(Service.self, namespace: nil, labelSelector: "sharedlb.io/managed=true")
+/// let services = try await client.list(KubeService.self, namespace: nil, labelSelector: "sharedlb.io/managed=true")
 /// try await client.shutdown()
 /// ```
 public final class KubernetesClient: Sendable {

@@ -105,7 +105,7 @@ public enum IntOrString: Codable, Sendable, Hashable {
     }
 }
 
-public struct Service: KubernetesObject, Equatable {
+public struct KubeService: KubernetesObject, Equatable {
     public static let descriptor = ResourceDescriptor(
         group: "", version: "v1", plural: "services", kind: "Service", namespaced: true)
     public var apiVersion: String? = "v1"
@@ -163,15 +163,28 @@ public struct Service: KubernetesObject, Equatable {
 
     public struct Status: Codable, Sendable, Equatable {
         public var loadBalancer: LoadBalancerStatus?
+
+        public init(loadBalancer: LoadBalancerStatus? = nil) {
+            self.loadBalancer = loadBalancer
+        }
     }
 
     public struct LoadBalancerStatus: Codable, Sendable, Equatable {
         public var ingress: [Ingress]?
+
+        public init(ingress: [Ingress]? = nil) {
+            self.ingress = ingress
+        }
     }
 
     public struct Ingress: Codable, Sendable, Equatable {
         public var ip: String?
         public var hostname: String?
+
+        public init(ip: String? = nil, hostname: String? = nil) {
+            self.ip = ip
+            self.hostname = hostname
+        }
     }
 }
 

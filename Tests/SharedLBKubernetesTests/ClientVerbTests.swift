@@ -102,7 +102,7 @@ struct ClientVerbTests {
             } throws: { error in
                 (error as? KubernetesError)?.kind == .alreadyExists
             }
-            var service = Service(
+            var service = KubeService(
                 metadata: ObjectMeta(name: "bad", namespace: "default"),
                 spec: .init(type: "ClusterIP", ports: [.init(port: 80)]))
             service.spec?.externalTrafficPolicy = "Local"
@@ -149,7 +149,7 @@ struct ClientVerbTests {
     func serviceThroughAdmission() async throws {
         try await withCluster(admission: [InProcessAdmission()]) { client, _ in
             let created = try await client.create(
-                Service(
+                KubeService(
                     metadata: ObjectMeta(name: "db", namespace: "default"),
                     spec: .init(type: "LoadBalancer", ports: [.init(name: "pg", port: 5432)], selector: ["app": "db"])))
             #expect(created.spec?.type == "ClusterIP")
@@ -157,7 +157,7 @@ struct ClientVerbTests {
             #expect(created.metadata.annotations?["sharedlb.io/requested"] != nil)
             #expect(created.spec?.clusterIP?.hasPrefix("10.96.") == true)
             let annotated = try await client.patch(
-                Service.self, namespace: "default", name: "db",
+                KubeService.self, namespace: "default", name: "db",
                 patch: .merge(
                     .object(
                         JSONObject([
@@ -177,7 +177,7 @@ struct ClientVerbTests {
             #expect(annotated.spec == created.spec)
             // Playing the cloud provider on a LoadBalancer Service.
             _ = try await client.create(
-                Service(
+                KubeService(
                     metadata: ObjectMeta(name: "shared", namespace: "default"),
                     spec: .init(type: "LoadBalancer", ports: [.init(port: 5432)])))
             let ingress = JSONValue.object(
@@ -197,8 +197,8 @@ struct ClientVerbTests {
                     )
                 ]))
             let withStatus = try await client.patch(
-                Service.self, namespace: "default", name: "shared", patch: .merge(ingress), subresource: "status")
-            #expect(withStatus.status?.loadBalancer?.ingress == [Service.Ingress(ip: "203.0.113.7", hostname: nil)])
+                KubeService.self, namespace: "default", name: "shared", patch: .merge(ingress), subresource: "status")
+            #expect(withStatus.status?.loadBalancer?.ingress == [KubeService.Ingress(ip: "203.0.113.7", hostname: nil)])
         }
     }
 
