@@ -87,6 +87,11 @@ public final class APIHandler: Sendable {
         faults.withLock { $0.append(fault) }
     }
 
+    /// Stops injecting failures.
+    public func clearFaults() {
+        faults.withLock { $0.removeAll() }
+    }
+
     private func takeFault(verb: String, resource: String) -> APIStatus? {
         faults.withLock { faults in
             guard let index = faults.firstIndex(where: { $0.verb == verb && $0.resource == resource && $0.count > 0 })

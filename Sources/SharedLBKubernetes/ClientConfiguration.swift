@@ -67,6 +67,8 @@ public struct ClientConfiguration: Sendable {
             throw KubernetesError(kind: .configuration, code: 0, message: "invalid TLS material: \(error)")
         }
         if insecureSkipTLSVerify { tls.certificateVerification = .none }
+        // Closing a connection waits at most this long for the server's close_notify.
+        tls.shutdownTimeout = .seconds(1)
         return tls
     }
 }

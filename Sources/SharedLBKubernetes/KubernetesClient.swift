@@ -62,6 +62,8 @@ public final class KubernetesClient: Sendable {
         var httpConfiguration = HTTPClient.Configuration(tlsConfiguration: try configuration.tlsConfiguration())
         httpConfiguration.httpVersion = .http1Only
         httpConfiguration.timeout.connect = .seconds(10)
+        // Idle connections (and watches, whose server-side timeout is below this) are cut after this.
+        httpConfiguration.timeout.read = .seconds(330)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
     }
 

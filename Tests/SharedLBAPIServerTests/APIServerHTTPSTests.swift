@@ -21,6 +21,7 @@ struct APIServerHTTPSTests {
         let group = ServiceGroup(configuration: .init(services: [try server.makeService()], logger: logger))
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(server.caCertificatePEM.utf8)))
+        tls.shutdownTimeout = .seconds(1)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

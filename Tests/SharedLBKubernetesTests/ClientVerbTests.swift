@@ -7,12 +7,12 @@ import Testing
 
 /// Runs the in-repo API server over HTTPS and a client configured for it, as a kubeconfig would.
 func withCluster(
-    admission: [any MutatingAdmission] = [],
+    admission: [any MutatingAdmission] = [], bookmarkInterval: Duration = .seconds(5),
     _ body: @Sendable (KubernetesClient, APIHandler) async throws -> Void
 ) async throws {
     var logger = Logger(label: "test.cluster")
     logger.logLevel = .warning
-    let handler = APIHandler(token: "secret", admission: admission)
+    let handler = APIHandler(token: "secret", admission: admission, bookmarkInterval: bookmarkInterval)
     let server = try APIServer(handler: handler, token: "secret", logger: logger)
     let group = ServiceGroup(configuration: .init(services: [try server.makeService()], logger: logger))
     try await withThrowingTaskGroup(of: Void.self) { tasks in

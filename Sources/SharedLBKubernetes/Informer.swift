@@ -1,0 +1,128 @@
+public import Logging
+import Synchronization
+
+/// A list+watch cache of one resource and selector, in the manner of client-go's reflector:
+/// list, then watch from the list's resourceVersion with bookmarks; on a 410 (HTTP or an
+/// in-stream ERROR event) list again and replace the store; on any other failure reconnect
+/// with jittered backoff from the last resourceVersion seen, so nothing is missed or repeated.
+///
+/// Consumers read ``snapshot()`` and wait on ``updates``, a coalescing signal: many changes
+/// while the consumer is busy become one wake-up (bounded, unlike a queue of events).
+///
+/// ```swift
+/// let informer = Informer(client: client, type: KubeService.self, namespace: nil, labelSelector: "sharedlb.io/managed=true")
+/// // run `try await informer.run()` in a task group or as part of a Service
+/// for await _ in informer.updates { reconcile(informer.snapshot()) }
+/// ```
+public final class Informer<Object: KubernetesObject>: Sendable {
+    struct State {
+        var objects: [String: Object] = [:]
+        var resourceVersion: String?
+        var synced = false
+        var relists = 0
+    }
+
+    public let client: KubernetesClient
+    public let namespace: String?
+    public let labelSelector: String?
+    /// Server-side watch timeout; the watch is renewed from the last resourceVersion after it.
+    public let watchTimeoutSeconds: Int
+    public let updates: AsyncStream<Void>
+    private let signal: AsyncStream<Void>.Continuation
+    private let state = Mutex(State())
+    private let logger: Logger
+
+    public init(
+        client: KubernetesClient, type: Object.Type, namespace: String?, labelSelector: String?,
+        watchTimeoutSeconds: Int = 290,
+        logger: Logger = Logger(label: "sharedlb.informer")
+    ) {
+        self.client = client
+        self.namespace = namespace
+        self.labelSelector = labelSelector
+        self.watchTimeoutSeconds = watchTimeoutSeconds
+        self.logger = logger
+        (updates, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The objects as last seen, by `namespace/name`.
+    public func snapshot() -> [String: Object] {
+        state.withLock { $0.objects }
+    }
+
+    /// True once the first list has been stored.
+    public var hasSynced: Bool {
+        state.withLock { $0.synced }
+    }
+
+    /// How many times the store was rebuilt from a full list (the first list included).
+    public var relistCount: Int {
+        state.withLock { $0.relists }
+    }
+
+    public var resourceVersion: String? {
+        state.withLock { $0.resourceVersion }
+    }
+
+    /// Lists and watches until cancelled.
+    public func run() async throws {
+        var failures = 0
+        var needsList = true
+        while !Task.isCancelled {
+            do {
+                if needsList {
+                    try await relist()
+                    needsList = false
+                }
+                try await watchOnce()
+                failures = 0
+            } catch let error as KubernetesError where error.kind == .gone {
+                logger.info("watch expired; listing again", metadata: ["k8s.resource": "\(Object.descriptor.plural)"])
+                needsList = true
+            } catch let error as KubernetesError {
+                failures += 1
+                logger.warning(
+                    "list/watch failed; retrying",
+                    metadata: ["k8s.resource": "\(Object.descriptor.plural)", "error.message": "\(error)"])
+                try await Task.sleep(
+                    for: client.retryPolicy.delay(attempt: min(failures, 8), retryAfterSeconds: error.retryAfterSeconds)
+                )
+            }
+        }
+    }
+
+    private func relist() async throws {
+        let list = try await client.listAll(Object.self, namespace: namespace, labelSelector: labelSelector)
+        var objects: [String: Object] = [:]
+        for item in list.items { objects[Self.key(item)] = item }
+        state.withLock { state in
+            state.objects = objects
+            state.resourceVersion = list.metadata.resourceVersion
+            state.synced = true
+            state.relists += 1
+        }
+        signal.yield()
+    }
+
+    private func watchOnce() async throws {
+        let events = client.watch(
+            Object.self, namespace: namespace, labelSelector: labelSelector, resourceVersion: resourceVersion,
+            timeoutSeconds: watchTimeoutSeconds)
+        for try await event in events {
+            state.withLock { state in
+                let key = Self.key(event.object)
+                switch event.type {
+                case .added, .modified: state.objects[key] = event.object
+                case .deleted: state.objects[key] = nil
+                case .bookmark: break
+                }
+                if let version = event.object.metadata.resourceVersion { state.resourceVersion = version }
+            }
+            if event.type != .bookmark { signal.yield() }
+        }
+    }
+
+    static func key(_ object: Object) -> String {
+        "\(object.metadata.namespace ?? "")/\(object.metadata.name ?? "")"
+    }
+}

@@ -1,0 +1,151 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import SharedLBCore
+
+/// One event of a watch, typed.
+public struct WatchEvent<Object: KubernetesObject>: Sendable {
+    public enum EventType: String, Sendable {
+        case added = "ADDED"
+        case modified = "MODIFIED"
+        case deleted = "DELETED"
+        /// Only `metadata.resourceVersion` is meaningful: progress without a change.
+        case bookmark = "BOOKMARK"
+    }
+
+    public var type: EventType
+    public var object: Object
+}
+
+/// A watch as an async sequence: connects on the first `next()`, yields events as lines
+/// arrive (NDJSON, split across chunk boundaries), ends when the server closes the stream
+/// (its `timeoutSeconds`), and throws ``KubernetesError`` with kind `.gone` for a 410,
+/// whether as an HTTP status or as an in-stream `ERROR` event (fixture `17c`).
+public struct WatchSequence<Object: KubernetesObject>: AsyncSequence {
+    public typealias Element = WatchEvent<Object>
+
+    let client: KubernetesClient
+    let path: String
+    let query: [(String, String)]
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(client: client, path: path, query: query)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let client: KubernetesClient
+        let path: String
+        let query: [(String, String)]
+        var body: HTTPClientResponse.Body.AsyncIterator?
+        var buffer: [UInt8] = []
+        var finished = false
+
+        init(client: KubernetesClient, path: String, query: [(String, String)]) {
+            self.client = client
+            self.path = path
+            self.query = query
+        }
+
+        public mutating func next() async throws -> WatchEvent<Object>? {
+            guard !finished else { return nil }
+            if body == nil {
+                body = try await client.openStream(path, query: query)
+            }
+            while true {
+                if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = Array(buffer[..<newline])
+                    buffer.removeSubrange(...newline)
+                    if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { continue }
+                    return try decode(line)
+                }
+                let chunk: ByteBuffer?
+                do {
+                    chunk = try await body!.next()
+                } catch {
+                    finished = true
+                    throw KubernetesError(kind: .transport, code: 0, message: "watch \(path) broke: \(error)")
+                }
+                guard let chunk else {
+                    finished = true
+                    return nil
+                }
+                buffer += chunk.readableBytesView
+            }
+        }
+
+        private mutating func decode(_ line: [UInt8]) throws -> WatchEvent<Object> {
+            let event: JSONValue
+            do {
+                event = try JSONParser.parse(line)
+            } catch {
+                finished = true
+                throw KubernetesError(
+                    kind: .decoding, code: 0, message: "watch \(path) sent a line that is not JSON: \(error)")
+            }
+            let type = event["type"]?.stringValue ?? ""
+            guard type != "ERROR" else {
+                // An ERROR event carries a Status, never the resource (410 Expired on a too-old resourceVersion).
+                finished = true
+                let status = event["object"] ?? .null
+                let code = status["code"].flatMap { if case .number(let text) = $0 { Int(text) } else { nil } } ?? 500
+                throw KubernetesError.fromResponse(
+                    code: code, body: Array(JSONWriter.encode(status).utf8), retryAfterHeader: nil)
+            }
+            guard let eventType = WatchEvent<Object>.EventType(rawValue: type) else {
+                finished = true
+                throw KubernetesError(
+                    kind: .decoding, code: 0, message: "watch \(path) sent an event of type \"\(type)\"")
+            }
+            do {
+                let object = try JSONDecoder().decode(
+                    Object.self, from: Data(JSONWriter.encode(event["object"] ?? .null).utf8))
+                return WatchEvent(type: eventType, object: object)
+            } catch {
+                finished = true
+                throw KubernetesError(
+                    kind: .decoding, code: 0, message: "watch \(path): cannot decode \(Object.self): \(error)")
+            }
+        }
+    }
+}
+
+extension KubernetesClient {
+    /// Watches from `resourceVersion` (a list's, or the last event's). The server ends the
+    /// stream after `timeoutSeconds`; the client's read timeout is set above that.
+    public func watch<Object: KubernetesObject>(
+        _ type: Object.Type, namespace: String?, labelSelector: String? = nil, resourceVersion: String?,
+        timeoutSeconds: Int = 290, allowBookmarks: Bool = true
+    ) -> WatchSequence<Object> {
+        var query: [(String, String)] = [("watch", "true"), ("timeoutSeconds", String(timeoutSeconds))]
+        if let labelSelector { query.append(("labelSelector", labelSelector)) }
+        if let resourceVersion { query.append(("resourceVersion", resourceVersion)) }
+        if allowBookmarks { query.append(("allowWatchBookmarks", "true")) }
+        return WatchSequence(client: self, path: Object.descriptor.path(namespace: namespace), query: query)
+    }
+
+    /// Sends a GET and returns the streaming body of a 200; any other answer is an error.
+    func openStream(_ path: String, query: [(String, String)]) async throws(KubernetesError)
+        -> HTTPClientResponse.Body.AsyncIterator
+    {
+        var request = HTTPClientRequest(url: configuration.server + path + Self.queryString(query))
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "sharedlb/0.1")
+        if let token = try configuration.bearerToken() {
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
+        let response: HTTPClientResponse
+        do {
+            // The deadline covers the response head only; the body may stream for minutes.
+            response = try await http.execute(request, timeout: .seconds(30))
+        } catch {
+            throw KubernetesError(kind: .transport, code: 0, message: "watch \(path): \(error)")
+        }
+        guard response.status.code == 200 else {
+            let body = (try? await response.body.collect(upTo: 1 << 20)).map { Array($0.readableBytesView) } ?? []
+            throw KubernetesError.fromResponse(
+                code: Int(response.status.code), body: body,
+                retryAfterHeader: response.headers.first(name: "Retry-After"))
+        }
+        return response.body.makeAsyncIterator()
+    }
+}

@@ -1,0 +1,125 @@
+import SharedLBAPIServer
+import SharedLBCore
+import SharedLBKubernetes
+import Testing
+
+/// Waits until `condition` holds for the informer's store, woken by its updates, bounded in time.
+func waitUntil<Object: KubernetesObject>(
+    _ informer: Informer<Object>, timeout: Duration = .seconds(10),
+    _ condition: @Sendable @escaping ([String: Object]) -> Bool
+) async throws -> Bool {
+    try await withThrowingTaskGroup(of: Bool.self) { group in
+        group.addTask {
+            if condition(informer.snapshot()) { return true }
+            for await _ in informer.updates where condition(informer.snapshot()) {
+                return true
+            }
+            return false
+        }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return false
+        }
+        let result = try await group.next()!
+        group.cancelAll()
+        return result
+    }
+}
+
+@Suite("Watches and the informer")
+struct WatchTests {
+    func configMap(_ name: String, _ value: String = "1") -> ConfigMap {
+        ConfigMap(metadata: ObjectMeta(name: name, namespace: "default", labels: ["app": "x"]), data: ["v": value])
+    }
+
+    @Test("a watch from a list's resourceVersion sees each later change once, in order, with bookmarks")
+    func watchInOrder() async throws {
+        try await withCluster(bookmarkInterval: .milliseconds(20)) { client, _ in
+            _ = try await client.create(configMap("before"))
+            let list = try await client.list(ConfigMap.self, namespace: "default")
+            _ = try await client.create(configMap("a"))
+            var b = try await client.create(configMap("b"))
+            b.data = ["v": "2"]
+            _ = try await client.update(b)
+            try await client.delete(ConfigMap.self, namespace: "default", name: "a")
+            var seen: [String] = []
+            var bookmarks = 0
+            for try await event in client.watch(
+                ConfigMap.self, namespace: "default", resourceVersion: list.metadata.resourceVersion, timeoutSeconds: 1)
+            {
+                if event.type == .bookmark {
+                    bookmarks += 1
+                    continue
+                }
+                seen.append("\(event.type.rawValue) \(event.object.metadata.name ?? "")")
+            }
+            #expect(seen == ["ADDED a", "ADDED b", "MODIFIED b", "DELETED a"])
+            #expect(bookmarks > 0)
+        }
+    }
+
+    @Test("a watch from a resourceVersion the server no longer has fails with .gone (in-stream ERROR 410)")
+    func expired() async throws {
+        try await withCluster { client, handler in
+            _ = try await client.create(configMap("a"))
+            handler.store.compact()
+            await #expect {
+                for try await _ in client.watch(
+                    ConfigMap.self, namespace: "default", resourceVersion: "1", timeoutSeconds: 5)
+                {}
+            } throws: { error in
+                (error as? KubernetesError)?.kind == .gone
+            }
+        }
+    }
+
+    @Test("the informer follows changes across dropped connections and a 410, missing and duplicating nothing")
+    func informerSurvivesFaults() async throws {
+        try await withCluster { client, handler in
+            _ = try await client.create(configMap("seed"))
+            let informer = Informer(
+                client: client, type: ConfigMap.self, namespace: nil, labelSelector: "app=x", watchTimeoutSeconds: 30)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await informer.run() }
+                #expect(try await waitUntil(informer) { $0.keys.sorted() == ["default/seed"] })
+
+                _ = try await client.create(configMap("one"))
+                #expect(try await waitUntil(informer) { $0["default/one"] != nil })
+
+                // The connection drops; changes made meanwhile arrive after the re-watch.
+                handler.store.dropWatches()
+                _ = try await client.create(configMap("two"))
+                var one = try await client.get(ConfigMap.self, namespace: "default", name: "one")
+                one.data = ["v": "changed"]
+                _ = try await client.update(one)
+                #expect(
+                    try await waitUntil(informer) {
+                        $0["default/two"] != nil && $0["default/one"]?.data == ["v": "changed"]
+                    })
+                #expect(informer.relistCount == 1)
+
+                // History is compacted while the informer cannot reconnect: its re-watch gets 410
+                // and it lists again.
+                handler.inject(
+                    .init(verb: "watch", resource: "configmaps", count: 1_000_000, status: .internalError("restarting"))
+                )
+                handler.store.dropWatches()
+                try await client.delete(ConfigMap.self, namespace: "default", name: "seed")
+                _ = try await client.create(configMap("three"))
+                handler.store.compact()
+                handler.clearFaults()
+                #expect(
+                    try await waitUntil(informer) { Set($0.keys) == ["default/one", "default/two", "default/three"] })
+                #expect(informer.relistCount >= 2)
+                let server = try await client.listAll(ConfigMap.self, namespace: nil, labelSelector: "app=x")
+                #expect(
+                    informer.snapshot().mapValues(\.metadata.resourceVersion)
+                        == Dictionary(
+                            uniqueKeysWithValues: server.items.map {
+                                ("default/\($0.metadata.name!)", $0.metadata.resourceVersion)
+                            }))
+                group.cancelAll()
+            }
+        }
+    }
+}
