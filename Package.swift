@@ -84,6 +84,7 @@ let package = Package(
             dependencies: [
                 "SharedLBCore",
                 "SharedLBCertificates",
+                "SharedLBKubernetes",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -155,6 +156,20 @@ let package = Package(
                 "SharedLBKubernetes",
                 "SharedLBAPIServer",
                 "SharedLBCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The real webhook, API server and client together, over TLS.
+        .testTarget(
+            name: "SharedLBIntegrationTests",
+            dependencies: [
+                "SharedLBCore",
+                "SharedLBCertificates",
+                "SharedLBWebhook",
+                "SharedLBAPIServer",
+                "SharedLBKubernetes",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -154,3 +154,25 @@ extension StringProtocol {
         return String(scalars)
     }
 }
+
+extension LabelSelector {
+    /// A `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`); absent or empty matches everything.
+    public init(json: JSONValue?) {
+        var requirements: [Requirement] = []
+        for member in json?["matchLabels"]?.objectValue?.members ?? [] {
+            if let value = member.value.stringValue { requirements.append(.equals(member.key, value)) }
+        }
+        for expression in json?["matchExpressions"]?.arrayValue ?? [] {
+            guard let key = expression["key"]?.stringValue else { continue }
+            let values = Set((expression["values"]?.arrayValue ?? []).compactMap(\.stringValue))
+            switch expression["operator"]?.stringValue {
+            case "In": requirements.append(.isIn(key, values))
+            case "NotIn": requirements.append(.notIn(key, values))
+            case "Exists": requirements.append(.exists(key))
+            case "DoesNotExist": requirements.append(.doesNotExist(key))
+            default: requirements.append(.isIn(key, []))  // an unknown operator matches nothing
+            }
+        }
+        self.init(requirements: requirements)
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+public import SharedLBCore
+import SharedLBKubernetes
+import Synchronization
+
+/// Calls the mutating webhooks registered as MutatingWebhookConfiguration objects, the way
+/// kube-apiserver does: rules, namespaceSelector and objectSelector (old OR new object)
+/// decide who is called; an AdmissionReview v1 is POSTed to `clientConfig.url` with
+/// `?timeout=Ns`, verified with `caBundle`; the answer is checked (uid, apiVersion, kind,
+/// patchType); the JSON Patch is applied (a patch that does not apply always rejects);
+/// an unreachable or broken webhook applies its `failurePolicy`. With
+/// `reinvocationPolicy: IfNeeded` a webhook runs once more if a later one changed the object.
+///
+/// Not implemented here: `clientConfig.service` (in-cluster Service routing), `matchConditions` (CEL).
+public final class RegisteredWebhookAdmission: MutatingAdmission {
+    let store: ObjectStore
+    private let clients = Mutex<[String: WebhookClient]>([:])
+
+    public init(store: ObjectStore) {
+        self.store = store
+    }
+
+    /// Closes the HTTP clients made for webhook calls.
+    public func shutdown() async {
+        let all = clients.withLock { clients in
+            defer { clients.removeAll() }
+            return Array(clients.values)
+        }
+        for client in all { try? await client.shutdown() }
+    }
+
+    struct Webhook {
+        var name: String
+        var url: String?
+        var caBundlePEM: String?
+        var failurePolicy: String
+        var timeoutSeconds: Int
+        var reinvocation: Bool
+    }
+
+    public func admit(_ attributes: AdmissionAttributes) async throws(APIStatus) -> JSONValue {
+        let webhooks = matching(attributes)
+        var object = attributes.object
+        var changedBy: [Int] = []
+        for (index, webhook) in webhooks.enumerated() {
+            let result = try await call(webhook, attributes, object: object)
+            if result != object { changedBy.append(index) }
+            object = result
+        }
+        // Reinvocation: once, for IfNeeded webhooks that ran before a later change.
+        if let lastChange = changedBy.last {
+            for (index, webhook) in webhooks.enumerated() where index < lastChange && webhook.reinvocation {
+                object = try await call(webhook, attributes, object: object)
+            }
+        }
+        return object
+    }
+
+    private func matching(_ attributes: AdmissionAttributes) -> [Webhook] {
+        let configurations = (try? store.list(.mutatingWebhookConfigurations, namespace: nil).items) ?? []
+        let namespaceLabels =
+            attributes.kind.namespaced
+            ? LabelSelector.labels(
+                of: (try? store.get(.namespaces, namespace: "", name: attributes.namespace)) ?? .null) : [:]
+        var result: [Webhook] = []
+        // kube-apiserver calls configurations in name order, webhooks in list order.
+        for configuration in configurations.sorted(by: {
+            ($0["metadata"]?["name"]?.stringValue ?? "") < ($1["metadata"]?["name"]?.stringValue ?? "")
+        }) {
+            for webhook in configuration["webhooks"]?.arrayValue ?? [] {
+                guard Self.rulesMatch(webhook["rules"], attributes) else { continue }
+                if attributes.kind.namespaced,
+                    !LabelSelector(json: webhook["namespaceSelector"]).matches(
+                        namespaceLabels.merging(["kubernetes.io/metadata.name": attributes.namespace]) { $1 })
+                {
+                    continue
+                }
+                let objectSelector = LabelSelector(json: webhook["objectSelector"])
+                let oldMatches = attributes.oldObject.map { objectSelector.matches(object: $0) } ?? false
+                guard objectSelector.matches(object: attributes.object) || oldMatches else { continue }
+                let caBundle = webhook["clientConfig"]?["caBundle"]?.stringValue.flatMap { Data(base64Encoded: $0) }
+                result.append(
+                    Webhook(
+                        name: webhook["name"]?.stringValue ?? "",
+                        url: webhook["clientConfig"]?["url"]?.stringValue,
+                        caBundlePEM: caBundle.map { String(decoding: $0, as: UTF8.self) },
+                        failurePolicy: webhook["failurePolicy"]?.stringValue ?? "Fail",
+                        timeoutSeconds: webhook["timeoutSeconds"].flatMap(ServiceStrategy.integer) ?? 10,
+                        reinvocation: webhook["reinvocationPolicy"]?.stringValue == "IfNeeded"))
+            }
+        }
+        return result
+    }
+
+    static func rulesMatch(_ rules: JSONValue?, _ attributes: AdmissionAttributes) -> Bool {
+        func has(_ rule: JSONValue, _ field: String, _ value: String) -> Bool {
+            let values = (rule[field]?.arrayValue ?? []).compactMap(\.stringValue)
+            return values.contains("*") || values.contains(value)
+        }
+        return (rules?.arrayValue ?? []).contains { rule in
+            has(rule, "operations", attributes.operation) && has(rule, "apiGroups", attributes.kind.group)
+                && has(rule, "apiVersions", attributes.kind.version) && has(rule, "resources", attributes.kind.plural)
+        }
+    }
+
+    private func client(for caBundlePEM: String?) throws(KubernetesError) -> WebhookClient {
+        let key = caBundlePEM ?? ""
+        if let existing = clients.withLock({ $0[key] }) { return existing }
+        let made = try WebhookClient(caBundlePEM: caBundlePEM)
+        return clients.withLock { clients in
+            if let existing = clients[key] { return existing }
+            clients[key] = made
+            return made
+        }
+    }
+
+    private func call(_ webhook: Webhook, _ attributes: AdmissionAttributes, object: JSONValue) async throws(APIStatus)
+        -> JSONValue
+    {
+        let uid = UUID().uuidString.lowercased()
+        var current = attributes
+        current.object = object
+        let review = AdmissionReviewBuilder.review(current, uid: uid)
+        let outcome: Result<JSONValue, WebhookCallFailure>
+        do {
+            guard let url = webhook.url else {
+                throw WebhookCallFailure(reason: "clientConfig.service is not supported by the test API server")
+            }
+            let separator = url.contains("?") ? "&" : "?"
+            let answer = try await client(for: webhook.caBundlePEM).post(
+                url: "\(url)\(separator)timeout=\(webhook.timeoutSeconds)s",
+                body: Array(JSONWriter.encode(review).utf8),
+                timeout: .seconds(webhook.timeoutSeconds))
+            outcome = Self.interpret(answer, uid: uid)
+        } catch {
+            outcome = .failure(WebhookCallFailure(reason: "\(error)"))
+        }
+        switch outcome {
+        case .failure(let failure):
+            let reason = failure.reason
+            if webhook.failurePolicy == "Ignore" { return object }
+            throw APIStatus.internalError("failed calling webhook \"\(webhook.name)\": \(reason)")
+        case .success(let response):
+            guard response["allowed"]?.boolValue == true else {
+                let message = response["status"]?["message"]?.stringValue ?? ""
+                let code = response["status"]?["code"].flatMap(ServiceStrategy.integer) ?? 400
+                throw APIStatus(
+                    code: code, reason: code == 403 ? "Forbidden" : "BadRequest",
+                    message: "admission webhook \"\(webhook.name)\" denied the request: \(message)")
+            }
+            guard let encoded = response["patch"]?.stringValue else { return object }
+            guard response["patchType"]?.stringValue == "JSONPatch", let bytes = Data(base64Encoded: encoded) else {
+                throw APIStatus.internalError(
+                    "webhook \"\(webhook.name)\" returned a patch without patchType JSONPatch")
+            }
+            do {
+                return try JSONPatch(json: JSONParser.parse(Array(bytes))).apply(to: object)
+            } catch {
+                // Whatever the failure policy: a patch that does not apply rejects the request.
+                throw APIStatus.internalError("JSON patch from webhook \"\(webhook.name)\" does not apply: \(error)")
+            }
+        }
+    }
+
+    /// The `response` of a well-formed AdmissionReview answer, or why it is not one.
+    static func interpret(_ answer: (code: Int, body: [UInt8]), uid: String) -> Result<JSONValue, WebhookCallFailure> {
+        guard answer.code == 200 else {
+            return .failure(WebhookCallFailure(reason: "expected response code 200, got \(answer.code)"))
+        }
+        guard let review = try? JSONParser.parse(answer.body) else {
+            return .failure(WebhookCallFailure(reason: "the response is not JSON"))
+        }
+        guard review["apiVersion"]?.stringValue == "admission.k8s.io/v1",
+            review["kind"]?.stringValue == "AdmissionReview",
+            let response = review["response"]
+        else { return .failure(WebhookCallFailure(reason: "expected an admission.k8s.io/v1 AdmissionReview response")) }
+        guard response["uid"]?.stringValue == uid else {
+            return .failure(
+                WebhookCallFailure(
+                    reason: "expected response.uid=\"\(uid)\", got \"\(response["uid"]?.stringValue ?? "")\""))
+        }
+        return .success(response)
+    }
+}
+
+/// Why a webhook call produced no usable answer (its failurePolicy then decides).
+struct WebhookCallFailure: Error {
+    var reason: String
+}

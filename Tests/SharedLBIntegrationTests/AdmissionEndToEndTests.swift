@@ -1,0 +1,166 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SharedLBAPIServer
+import SharedLBCertificates
+import SharedLBCore
+import SharedLBKubernetes
+import SharedLBWebhook
+import Testing
+
+/// The in-repo API server calling the real `sharedlb webhook` over TLS, as kube-apiserver would.
+struct Environment: Sendable {
+    let client: KubernetesClient
+    let handler: APIHandler
+    let webhookURL: String
+    let caBundle: String
+    let webhookMetrics: WebhookMetrics
+
+    /// Registers the webhook with `sharedlb webhook-config`'s generator, then returns.
+    func register(
+        url: String? = nil, failurePolicy: WebhookRegistration.FailurePolicy, name: String = "sharedlb-webhook"
+    ) throws {
+        let manifest = WebhookRegistration(
+            name: name, endpoint: .url(url ?? webhookURL), caBundle: caBundle, failurePolicy: failurePolicy
+        ).manifest()
+        _ = try handler.store.create(
+            .mutatingWebhookConfigurations, object: JSONParser.parse(Array(try JSONEncoder().encode(manifest))))
+    }
+
+    static func run(_ body: @Sendable (Environment) async throws -> Void) async throws {
+        var logger = Logger(label: "test.e2e")
+        logger.logLevel = .warning
+        let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-e2e-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let pki = try CertificateAuthority.generate().issue(
+            ServingCertificateRequest(dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"]))
+        try pki.write(to: directory)
+        let (listening, listeningContinuation) = AsyncStream.makeStream(of: Int.self)
+        let webhook = WebhookServer(
+            configuration: WebhookConfiguration(
+                host: "127.0.0.1", port: 0, certificatePath: directory.appending(path: "tls.crt").path,
+                keyPath: directory.appending(path: "tls.key").path),
+            logger: logger, onListening: { _, port in listeningContinuation.yield(port) })
+        let store = ObjectStore()
+        let admission = RegisteredWebhookAdmission(store: store)
+        let handler = APIHandler(store: store, token: "e2e", admission: [admission])
+        let apiServer = try APIServer(handler: handler, token: "e2e", logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: webhook.services + [try apiServer.makeService()], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var ports = listening.makeAsyncIterator()
+            let webhookPort = await ports.next()!
+            let client = try KubernetesClient(
+                configuration: ClientConfiguration(
+                    server: await apiServer.url, certificateAuthorityPEM: apiServer.caCertificatePEM,
+                    credentials: .token("e2e")))
+            let environment = Environment(
+                client: client, handler: handler, webhookURL: "https://127.0.0.1:\(webhookPort)/mutate",
+                caBundle: pki.caBundle,
+                webhookMetrics: webhook.metrics)
+            var failure: (any Error)?
+            do {
+                try await body(environment)
+            } catch {
+                failure = error
+            }
+            try? await client.shutdown()
+            await admission.shutdown()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            if let failure { throw failure }
+        }
+    }
+}
+
+func loadBalancer(_ name: String, namespace: String) -> KubeService {
+    KubeService(
+        metadata: ObjectMeta(name: name, namespace: namespace),
+        spec: .init(
+            type: "LoadBalancer", ports: [.init(name: "pg", port: 5432, targetPort: .int(5432))],
+            selector: ["app": name]))
+}
+
+@Suite("API server → sharedlb webhook over TLS")
+struct AdmissionEndToEndTests {
+    @Test("a LoadBalancer create comes back stored as a managed ClusterIP Service; excluded namespaces are not called")
+    func converted() async throws {
+        try await Environment.run { environment in
+            try environment.register(failurePolicy: .fail)
+            let client = environment.client
+            _ = try await client.create(Namespace(metadata: ObjectMeta(name: "team-a")))
+            let created = try await client.create(loadBalancer("db", namespace: "team-a"))
+            #expect(created.spec?.type == "ClusterIP")
+            #expect(created.spec?.ports?.first?.nodePort == nil)
+            #expect(created.spec?.externalTrafficPolicy == nil)
+            #expect(created.metadata.labels?["sharedlb.io/managed"] == "true")
+            let requested = try #require(created.metadata.annotations?["sharedlb.io/requested"])
+            #expect(requested.contains(#""port":5432"#))
+            // kube-system is excluded by the namespaceSelector: a real LoadBalancer, and no call.
+            let system = try await client.create(loadBalancer("infra", namespace: "kube-system"))
+            #expect(system.spec?.type == "LoadBalancer")
+            let metrics = String(decoding: environment.webhookMetrics.exposition(), as: UTF8.self)
+            #expect(metrics.contains(#"sharedlb_webhook_requests_total{operation="CREATE",result="converted"} 1"#))
+            #expect(metrics.contains(#"sharedlb_webhook_requests_total{operation="CREATE",result="unchanged"} 0"#))
+            // A re-apply of the managed Service (back to LoadBalancer) is converted again by the webhook.
+            let reapplied = try await client.patch(
+                KubeService.self, namespace: "team-a", name: "db",
+                patch: .merge(.object(JSONObject([("spec", .object(JSONObject([("type", .string("LoadBalancer"))])))])))
+            )
+            #expect(reapplied.spec?.type == "ClusterIP")
+        }
+    }
+
+    @Test("a webhook that is down: Fail rejects the create, Ignore lets it through unconverted")
+    func webhookDown() async throws {
+        try await Environment.run { environment in
+            let client = environment.client
+            // Nothing listens on port 1.
+            try environment.register(url: "https://127.0.0.1:1/mutate", failurePolicy: .fail, name: "down-fail")
+            await #expect {
+                try await client.create(loadBalancer("blocked", namespace: "default"))
+            } throws: { error in
+                let error = error as? KubernetesError
+                return error?.code == 500
+                    && error?.message.contains("failed calling webhook \"services.sharedlb.io\"") == true
+            }
+            _ = try environment.handler.store.delete(.mutatingWebhookConfigurations, namespace: "", name: "down-fail")
+            try environment.register(url: "https://127.0.0.1:1/mutate", failurePolicy: .ignore, name: "down-ignore")
+            let created = try await client.create(loadBalancer("through", namespace: "default"))
+            #expect(created.spec?.type == "LoadBalancer")
+            #expect(created.spec?.ports?.first?.nodePort != nil)
+        }
+    }
+
+    @Test("status writes never call the webhook")
+    func statusNotAdmitted() async throws {
+        try await Environment.run { environment in
+            try environment.register(failurePolicy: .fail)
+            let client = environment.client
+            _ = try await client.create(loadBalancer("db", namespace: "default"))
+            let before = String(decoding: environment.webhookMetrics.exposition(), as: UTF8.self)
+            let ingress = JSONValue.object(
+                JSONObject([
+                    (
+                        "status",
+                        .object(
+                            JSONObject([
+                                (
+                                    "loadBalancer",
+                                    .object(
+                                        JSONObject([
+                                            ("ingress", .array([.object(JSONObject([("ip", .string("203.0.113.9"))]))]))
+                                        ]))
+                                )
+                            ]))
+                    )
+                ]))
+            _ = try await client.patch(
+                KubeService.self, namespace: "default", name: "db", patch: .merge(ingress), subresource: "status")
+            let after = String(decoding: environment.webhookMetrics.exposition(), as: UTF8.self)
+            #expect(before.contains(#"operation="UPDATE",result="unchanged"} 0"#))
+            #expect(after.contains(#"operation="UPDATE",result="unchanged"} 0"#))
+        }
+    }
+}
