@@ -32,7 +32,7 @@ public struct APIServer: Sendable {
         handler: APIHandler? = nil, host: String = "127.0.0.1", port: Int = 0, token: String? = nil,
         logger: Logger
     ) throws {
-        let token = token ?? UUID().uuidString
+        let token = token ?? handler?.token ?? UUID().uuidString
         self.token = token
         self.handler = handler ?? APIHandler(token: token)
         certificate = try CertificateAuthority.generate(commonName: "sharedlb-test-apiserver-ca")
@@ -126,6 +126,32 @@ struct APIResponder: HTTPResponder {
                     try await watch.run { event in try await writer.write(ByteBuffer(bytes: event.line)) }
                     try await writer.finish(nil)
                 })
+        }
+    }
+}
+
+extension APIServer {
+    /// Runs an API server for the duration of `body` (tests, the demo), then shuts it down.
+    public static func withRunning<T: Sendable>(
+        handler: APIHandler, logger: Logger, _ body: @Sendable (APIServer) async throws -> T
+    ) async throws -> T {
+        let server = try APIServer(handler: handler, token: handler.token, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [try server.makeService()], logger: logger))
+        return try await withThrowingTaskGroup(of: T?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            _ = await server.url
+            let result: Result<T, any Error>
+            do {
+                result = .success(try await body(server))
+            } catch {
+                result = .failure(error)
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return try result.get()
         }
     }
 }

@@ -183,8 +183,7 @@ public final class ObjectStore: Sendable {
             guard !dryRun else { return Self.stamp(object, kind: kind, revision: state.revision) }
             state.revision += 1
             object = Self.stamp(object, kind: kind, revision: state.revision)
-            state.objects[kind, default: [:]][key] = object
-            record(&state, HistoryEntry(revision: state.revision, kind: kind, key: key, type: .added, object: object))
+            put(&state, kind, key, object, replacing: nil)
             return object
         }
     }
@@ -226,21 +225,10 @@ public final class ObjectStore: Sendable {
             if updated["metadata"]?["deletionTimestamp"] != nil,
                 updated["metadata"]?["finalizers"]?.arrayValue?.isEmpty ?? true
             {
-                state.objects[kind]![key] = nil
-                if kind == .services { state.allocator.release(updated) }
-                record(
-                    &state,
-                    HistoryEntry(
-                        revision: state.revision, kind: kind, key: key, type: .deleted, object: updated,
-                        previous: current))
+                remove(&state, kind, key, updated, previous: current)
                 return updated
             }
-            state.objects[kind]![key] = updated
-            record(
-                &state,
-                HistoryEntry(
-                    revision: state.revision, kind: kind, key: key, type: .modified, object: updated, previous: current)
-            )
+            put(&state, kind, key, updated, replacing: current)
             return updated
         }
     }
@@ -265,40 +253,27 @@ public final class ObjectStore: Sendable {
                 throw APIStatus.conflict(kind.plural, name)
             }
             guard !dryRun else { return current }
+            let finalizers = current["metadata"]?["finalizers"]?.arrayValue ?? []
+            // Already marked for deletion and still held by finalizers: nothing changes.
+            if !finalizers.isEmpty, current["metadata"]?["deletionTimestamp"] != nil { return current }
             state.revision += 1
-            if !(current["metadata"]?["finalizers"]?.arrayValue?.isEmpty ?? true) {
-                guard current["metadata"]?["deletionTimestamp"] == nil else { return current }
+            if !finalizers.isEmpty {
                 var metadata = current["metadata"]?.objectValue ?? JSONObject()
                 metadata["deletionTimestamp"] = .string(Self.timestamp())
                 metadata["deletionGracePeriodSeconds"] = .number("0")
                 let marked = Self.stamp(Self.withMetadata(current, metadata), kind: kind, revision: state.revision)
-                state.objects[kind]![key] = marked
-                record(
-                    &state,
-                    HistoryEntry(
-                        revision: state.revision, kind: kind, key: key, type: .modified, object: marked,
-                        previous: current))
+                put(&state, kind, key, marked, replacing: current)
                 return marked
             }
-            state.objects[kind]![key] = nil
-            if kind == .services { state.allocator.release(current) }
             let deleted = Self.stamp(current, kind: kind, revision: state.revision)
-            record(
-                &state,
-                HistoryEntry(
-                    revision: state.revision, kind: kind, key: key, type: .deleted, object: deleted, previous: current))
+            remove(&state, kind, key, deleted, previous: current)
             if kind == .namespaces {
                 for other in ResourceKind.all where other.namespaced {
                     for (childKey, child) in state.objects[other] ?? [:] where childKey.namespace == name {
                         state.revision += 1
-                        state.objects[other]![childKey] = nil
-                        if other == .services { state.allocator.release(child) }
-                        let gone = Self.stamp(child, kind: other, revision: state.revision)
-                        record(
-                            &state,
-                            HistoryEntry(
-                                revision: state.revision, kind: other, key: childKey, type: .deleted, object: gone,
-                                previous: child))
+                        remove(
+                            &state, other, childKey, Self.stamp(child, kind: other, revision: state.revision),
+                            previous: child)
                     }
                 }
             }
@@ -357,6 +332,31 @@ public final class ObjectStore: Sendable {
             state.history.removeAll()
             state.compactedRevision = state.revision
         }
+    }
+
+    /// Stores `object` at a new revision and tells watchers (ADDED or MODIFIED).
+    private func put(
+        _ state: inout State, _ kind: ResourceKind, _ key: Key, _ object: JSONValue, replacing previous: JSONValue?
+    ) {
+        state.objects[kind, default: [:]][key] = object
+        record(
+            &state,
+            HistoryEntry(
+                revision: state.revision, kind: kind, key: key, type: previous == nil ? .added : .modified,
+                object: object,
+                previous: previous))
+    }
+
+    /// Removes an object at the current revision, frees what a Service held, tells watchers.
+    private func remove(
+        _ state: inout State, _ kind: ResourceKind, _ key: Key, _ object: JSONValue, previous: JSONValue
+    ) {
+        state.objects[kind]?[key] = nil
+        if kind == .services { state.allocator.release(previous) }
+        record(
+            &state,
+            HistoryEntry(
+                revision: state.revision, kind: kind, key: key, type: .deleted, object: object, previous: previous))
     }
 
     private func record(_ state: inout State, _ entry: HistoryEntry) {

@@ -3,7 +3,6 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
-import ServiceLifecycle
 import SharedLBAPIServer
 import SharedLBCore
 import Testing
@@ -16,25 +15,19 @@ struct APIServerHTTPSTests {
     ) async throws {
         var logger = Logger(label: "test.apiserver")
         logger.logLevel = .warning
-        let server = try APIServer(
-            handler: APIHandler(token: "t0ken", admission: [InProcessAdmission()]), token: "t0ken", logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [try server.makeService()], logger: logger))
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(server.caCertificatePEM.utf8)))
-        tls.shutdownTimeout = .seconds(1)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+        let handler = APIHandler(token: "t0ken", admission: [InProcessAdmission()])
+        try await APIServer.withRunning(handler: handler, logger: logger) { server in
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(server.caCertificatePEM.utf8)))
+            tls.shutdownTimeout = .seconds(1)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
             do {
                 try await body(await server.url, server, client)
             } catch {
                 try? await client.shutdown()
-                await group.triggerGracefulShutdown()
                 throw error
             }
             try await client.shutdown()
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
     }
 

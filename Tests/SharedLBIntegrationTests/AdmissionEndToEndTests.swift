@@ -106,8 +106,7 @@ struct AdmissionEndToEndTests {
             // A re-apply of the managed Service (back to LoadBalancer) is converted again by the webhook.
             let reapplied = try await client.patch(
                 KubeService.self, namespace: "team-a", name: "db",
-                patch: .merge(.object(JSONObject([("spec", .object(JSONObject([("type", .string("LoadBalancer"))])))])))
-            )
+                patch: .merge(try JSONParser.parse(Array(#"{"spec":{"type":"LoadBalancer"}}"#.utf8))))
             #expect(reapplied.spec?.type == "ClusterIP")
         }
     }
@@ -140,22 +139,8 @@ struct AdmissionEndToEndTests {
             let client = environment.client
             _ = try await client.create(loadBalancer("db", namespace: "default"))
             let before = String(decoding: environment.webhookMetrics.exposition(), as: UTF8.self)
-            let ingress = JSONValue.object(
-                JSONObject([
-                    (
-                        "status",
-                        .object(
-                            JSONObject([
-                                (
-                                    "loadBalancer",
-                                    .object(
-                                        JSONObject([
-                                            ("ingress", .array([.object(JSONObject([("ip", .string("203.0.113.9"))]))]))
-                                        ]))
-                                )
-                            ]))
-                    )
-                ]))
+            let ingress = try JSONParser.parse(
+                Array(#"{"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.9"}]}}}"#.utf8))
             _ = try await client.patch(
                 KubeService.self, namespace: "default", name: "db", patch: .merge(ingress), subresource: "status")
             let after = String(decoding: environment.webhookMetrics.exposition(), as: UTF8.self)

@@ -1,5 +1,4 @@
 import Logging
-import ServiceLifecycle
 import SharedLBAPIServer
 import SharedLBCore
 import SharedLBKubernetes
@@ -13,10 +12,7 @@ func withCluster(
     var logger = Logger(label: "test.cluster")
     logger.logLevel = .warning
     let handler = APIHandler(token: "secret", admission: admission, bookmarkInterval: bookmarkInterval)
-    let server = try APIServer(handler: handler, token: "secret", logger: logger)
-    let group = ServiceGroup(configuration: .init(services: [try server.makeService()], logger: logger))
-    try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
+    try await APIServer.withRunning(handler: handler, logger: logger) { server in
         let client = try KubernetesClient(
             configuration: ClientConfiguration(
                 server: await server.url, certificateAuthorityPEM: server.caCertificatePEM,
@@ -26,12 +22,9 @@ func withCluster(
             try await body(client, handler)
         } catch {
             try? await client.shutdown()
-            await group.triggerGracefulShutdown()
             throw error
         }
         try await client.shutdown()
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
     }
 }
 
@@ -60,14 +53,7 @@ struct ClientVerbTests {
             }
             let merged = try await client.patch(
                 ConfigMap.self, namespace: "default", name: "sharedlb-ledger-a",
-                patch: .merge(
-                    .object(
-                        JSONObject([
-                            (
-                                "metadata",
-                                .object(JSONObject([("annotations", .object(JSONObject([("a", .string("b"))])))]))
-                            )
-                        ]))))
+                patch: .merge(try json(#"{"metadata":{"annotations":{"a":"b"}}}"#)))
             #expect(merged.metadata.annotations == ["a": "b"])
             #expect(merged.data == ["v": "2"])
             let patched = try await client.patch(
@@ -159,20 +145,7 @@ struct ClientVerbTests {
             let annotated = try await client.patch(
                 KubeService.self, namespace: "default", name: "db",
                 patch: .merge(
-                    .object(
-                        JSONObject([
-                            (
-                                "metadata",
-                                .object(
-                                    JSONObject([
-                                        (
-                                            "annotations",
-                                            .object(
-                                                JSONObject([("sharedlb.io/endpoint", .string("203.0.113.7:5432/TCP"))]))
-                                        )
-                                    ]))
-                            )
-                        ]))))
+                    try json(#"{"metadata":{"annotations":{"sharedlb.io/endpoint":"203.0.113.7:5432/TCP"}}}"#)))
             #expect(annotated.metadata.annotations?["sharedlb.io/endpoint"] == "203.0.113.7:5432/TCP")
             #expect(annotated.spec == created.spec)
             // Playing the cloud provider on a LoadBalancer Service.
@@ -180,22 +153,7 @@ struct ClientVerbTests {
                 KubeService(
                     metadata: ObjectMeta(name: "shared", namespace: "default"),
                     spec: .init(type: "LoadBalancer", ports: [.init(port: 5432)])))
-            let ingress = JSONValue.object(
-                JSONObject([
-                    (
-                        "status",
-                        .object(
-                            JSONObject([
-                                (
-                                    "loadBalancer",
-                                    .object(
-                                        JSONObject([
-                                            ("ingress", .array([.object(JSONObject([("ip", .string("203.0.113.7"))]))]))
-                                        ]))
-                                )
-                            ]))
-                    )
-                ]))
+            let ingress = try json(#"{"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.7"}]}}}"#)
             let withStatus = try await client.patch(
                 KubeService.self, namespace: "default", name: "shared", patch: .merge(ingress), subresource: "status")
             #expect(withStatus.status?.loadBalancer?.ingress == [KubeService.Ingress(ip: "203.0.113.7", hostname: nil)])
@@ -264,4 +222,9 @@ actor Counter {
         value += 1
         return value
     }
+}
+
+/// A JSON document from its text, for patch bodies in tests.
+func json(_ text: String) throws -> JSONValue {
+    try JSONParser.parse(Array(text.utf8))
 }
