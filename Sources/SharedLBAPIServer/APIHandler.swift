@@ -81,6 +81,12 @@ public final class APIHandler: Sendable {
     }
 
     private let faults = Mutex<[Fault]>([])
+    private let latency = Mutex<Duration>(.zero)
+
+    /// Delays every request by `duration` before it is handled (a slow or overloaded server).
+    public func setLatency(_ duration: Duration) {
+        latency.withLock { $0 = duration }
+    }
 
     /// Fails the next requests that match (for example 429 storms or 500s in tests).
     public func inject(_ fault: Fault) {
@@ -129,6 +135,8 @@ public final class APIHandler: Sendable {
             return .status(error)
         }
         let verb = Self.verb(request, route)
+        let delay = latency.withLock { $0 }
+        if delay > .zero { try? await Task.sleep(for: delay) }
         let response: APIResponse
         if let fault = takeFault(verb: verb, resource: route.kind.plural) {
             response = .status(fault)

@@ -227,8 +227,7 @@ public final class KubernetesClient: Sendable {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            response = try await http.execute(
-                request, timeout: .nanoseconds(Int64(requestTimeout.components.seconds) * 1_000_000_000))
+            response = try await http.execute(request, timeout: requestTimeout.timeAmount)
             bytes = try await response.body.collect(upTo: 64 << 20)
         } catch {
             throw KubernetesError(kind: .transport, code: 0, message: "\(method) \(path): \(error)")
@@ -267,5 +266,12 @@ public final class KubernetesClient: Sendable {
         } catch {
             throw KubernetesError(kind: .decoding, code: 0, message: "cannot encode \(T.self): \(error)")
         }
+    }
+}
+
+extension Duration {
+    /// The same span as NIO's `TimeAmount` (nanosecond precision).
+    var timeAmount: TimeAmount {
+        .nanoseconds(components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
     }
 }

@@ -40,9 +40,7 @@ public final class WebhookClient: Sendable {
         request.headers.add(name: "User-Agent", value: "kube-apiserver-admission")
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let deadline = TimeAmount.nanoseconds(
-                Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
-            let response = try await http.execute(request, timeout: deadline)
+            let response = try await http.execute(request, timeout: timeout.timeAmount)
             let answer = try await response.body.collect(upTo: 16 << 20)
             return (Int(response.status.code), Array(answer.readableBytesView))
         } catch {

@@ -106,7 +106,9 @@ private struct HTTPSService: Service, CustomStringConvertible {
         let configuration = server.configuration
         let tls = server.certificates.tlsConfiguration(
             initial: initial, applicationProtocols: configuration.http2 ? ["h2", "http/1.1"] : ["http/1.1"])
-        let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000)
+        let idleComponents = configuration.idleTimeout.components
+        let idle = TimeAmount.nanoseconds(
+            idleComponents.seconds * 1_000_000_000 + idleComponents.attoseconds / 1_000_000_000)
         let builder: HTTPServerBuilder =
             configuration.http2
             ? try .http2Upgrade(tlsConfiguration: tls)

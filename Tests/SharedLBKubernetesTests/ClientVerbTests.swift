@@ -228,3 +228,31 @@ actor Counter {
 func json(_ text: String) throws -> JSONValue {
     try JSONParser.parse(Array(text.utf8))
 }
+
+@Suite("Client timeouts")
+struct ClientTimeoutTests {
+    @Test("a server slower than the request timeout is a transport error, retried for reads until it answers in time")
+    func slowServer() async throws {
+        try await withCluster { client, handler in
+            let impatient = try KubernetesClient(
+                configuration: client.configuration,
+                retryPolicy: .init(attempts: 3, initialDelay: .milliseconds(1), maximumDelay: .milliseconds(5)),
+                requestTimeout: .milliseconds(200))
+            do {
+                handler.setLatency(.milliseconds(600))
+                await #expect {
+                    try await impatient.get(Namespace.self, namespace: nil, name: "default")
+                } throws: { error in
+                    (error as? KubernetesError)?.kind == .transport
+                }
+                handler.setLatency(.zero)
+                let namespace = try await impatient.get(Namespace.self, namespace: nil, name: "default")
+                #expect(namespace.metadata.name == "default")
+            } catch {
+                try? await impatient.shutdown()
+                throw error
+            }
+            try await impatient.shutdown()
+        }
+    }
+}
