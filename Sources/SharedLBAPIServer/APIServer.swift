@@ -27,6 +27,7 @@ public struct APIServer: Sendable {
     let port: Int
     let logger: Logger
     let listening: ListeningAddress
+    let restarts: RestartSignal
 
     public init(
         handler: APIHandler? = nil, host: String = "127.0.0.1", port: Int = 0, token: String? = nil,
@@ -42,6 +43,7 @@ public struct APIServer: Sendable {
         self.port = port
         self.logger = logger
         listening = ListeningAddress()
+        restarts = RestartSignal()
     }
 
     /// `https://127.0.0.1:PORT`, once the server listens.
@@ -51,6 +53,10 @@ public struct APIServer: Sendable {
 
     /// The lifecycle service that runs the HTTPS server.
     public func makeService() throws -> some Service {
+        try makeService(port: port)
+    }
+
+    func makeService(port: Int) throws -> some Service {
         let listening = self.listening
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(certificate.certificatePEM.utf8)).map {
@@ -74,11 +80,23 @@ public struct APIServer: Sendable {
 actor ListeningAddress {
     private var bound: Int?
     private var waiters: [CheckedContinuation<Int, Never>] = []
+    /// How many times a server started listening (restarts included).
+    private(set) var generation = 0
+    private var generationWaiters: [(after: Int, continuation: CheckedContinuation<Void, Never>)] = []
 
     func set(_ port: Int) {
         bound = port
+        generation += 1
         for waiter in waiters { waiter.resume(returning: port) }
         waiters.removeAll()
+        let ready = generationWaiters.filter { $0.after < generation }
+        generationWaiters.removeAll { $0.after < generation }
+        for waiter in ready { waiter.continuation.resume() }
+    }
+
+    func waitForGeneration(after previous: Int) async {
+        if generation > previous { return }
+        await withCheckedContinuation { generationWaiters.append((previous, $0)) }
     }
 
     func port() async -> Int {
@@ -132,14 +150,14 @@ struct APIResponder: HTTPResponder {
 
 extension APIServer {
     /// Runs an API server for the duration of `body` (tests, the demo), then shuts it down.
+    /// Inside `body`, ``restart()`` plays a kube-apiserver restart.
     public static func withRunning<T: Sendable>(
         handler: APIHandler, logger: Logger, _ body: @Sendable (APIServer) async throws -> T
     ) async throws -> T {
         let server = try APIServer(handler: handler, token: handler.token, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [try server.makeService()], logger: logger))
         return try await withThrowingTaskGroup(of: T?.self) { tasks in
             tasks.addTask {
-                try await group.run()
+                try await server.serveUntilStopped(logger: logger)
                 return nil
             }
             _ = await server.url
@@ -149,9 +167,61 @@ extension APIServer {
             } catch {
                 result = .failure(error)
             }
-            await group.triggerGracefulShutdown()
+            server.restarts.send(.stop)
             try await tasks.waitForAll()
             return try result.get()
         }
+    }
+
+    /// Like a kube-apiserver restart: every connection (and so every watch) is cut, the
+    /// server is back on the same port with the same certificate, and all state is kept.
+    /// Returns once the new server listens.
+    public func restart() async {
+        let generation = await listening.generation
+        restarts.send(.restart)
+        await listening.waitForGeneration(after: generation)
+    }
+
+    private func serveUntilStopped(logger: Logger) async throws {
+        var port = self.port
+        var commands = restarts.commands.makeAsyncIterator()
+        while true {
+            let group = ServiceGroup(configuration: .init(services: [try makeService(port: port)], logger: logger))
+            let command = try await withThrowingTaskGroup(of: RestartSignal.Command?.self) { inner in
+                inner.addTask {
+                    try await group.run()
+                    return nil
+                }
+                let command = await commands.next() ?? .stop
+                if command == .stop {
+                    await group.triggerGracefulShutdown()
+                } else {
+                    // Abrupt, as a crash or a rollout: open connections are cut, not drained.
+                    inner.cancelAll()
+                }
+                do {
+                    try await inner.waitForAll()
+                } catch  where command == .restart {}
+                return command
+            }
+            guard command == .restart else { return }
+            port = await listening.port()
+        }
+    }
+}
+
+/// Tells the serving loop to restart or stop.
+final class RestartSignal: Sendable {
+    enum Command: Sendable { case restart, stop }
+
+    let commands: AsyncStream<Command>
+    private let continuation: AsyncStream<Command>.Continuation
+
+    init() {
+        (commands, continuation) = AsyncStream.makeStream(of: Command.self)
+    }
+
+    func send(_ command: Command) {
+        continuation.yield(command)
     }
 }

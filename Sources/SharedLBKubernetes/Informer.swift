@@ -74,8 +74,16 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                     try await relist()
                     needsList = false
                 }
-                try await watchOnce()
-                failures = 0
+                let started = ContinuousClock.now
+                let events = try await watchOnce()
+                if events == 0 && ContinuousClock.now - started < .seconds(1) {
+                    // A watch that ends at once with nothing in it: back off, do not spin.
+                    failures += 1
+                    try await Task.sleep(
+                        for: client.retryPolicy.delay(attempt: min(failures, 8), retryAfterSeconds: nil))
+                } else {
+                    failures = 0
+                }
             } catch let error as KubernetesError where error.kind == .gone {
                 logger.info("watch expired; listing again", metadata: ["k8s.resource": "\(Object.descriptor.plural)"])
                 needsList = true
@@ -104,7 +112,9 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         signal.yield()
     }
 
-    private func watchOnce() async throws {
+    /// Follows one watch until the server ends it; returns how many events it carried.
+    private func watchOnce() async throws -> Int {
+        var count = 0
         let events = client.watch(
             Object.self, namespace: namespace, labelSelector: labelSelector, resourceVersion: resourceVersion,
             timeoutSeconds: watchTimeoutSeconds)
@@ -118,8 +128,10 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                 }
                 if let version = event.object.metadata.resourceVersion { state.resourceVersion = version }
             }
+            count += 1
             if event.type != .bookmark { signal.yield() }
         }
+        return count
     }
 
     static func key(_ object: Object) -> String {
