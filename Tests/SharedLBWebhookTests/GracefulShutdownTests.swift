@@ -26,6 +26,8 @@ struct GracefulShutdownTests {
                     )
                     try await inFlight.send(Array(body.prefix(100)))
                     #expect(try await readiness(metricsPort: metricsPort) == 200)
+                    // In flight means the server has the head and runs the handler: wait for that.
+                    #expect(try await waitForInFlight(webhook))
 
                     await webhook.group.triggerGracefulShutdown()
                     // Readiness flips first: the plain listener still answers while the HTTPS server drains.
@@ -44,6 +46,17 @@ struct GracefulShutdownTests {
                 }
             }
         }
+    }
+
+    /// Polls the in-flight gauge (bounded in time) until the server is handling one request.
+    private func waitForInFlight(_ webhook: RunningWebhook) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            let text = String(decoding: webhook.server.metrics.exposition(), as: UTF8.self)
+            if text.contains("sharedlb_webhook_in_flight_requests 1.0") { return true }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return false
     }
 
     private func readiness(metricsPort: Int) async throws -> Int {
