@@ -53,7 +53,9 @@ public final class ObjectStore: Sendable {
 
     public init(historyLimit: Int = 100_000, initialRevision: Int = 100) {
         self.historyLimit = historyLimit
-        state = Mutex(State(revision: initialRevision, compactedRevision: initialRevision))
+        // Like kube-apiserver's watch cache for built-in types, the history starts with the
+        // server: a watch from resourceVersion=1 replays everything (fixture 17d).
+        state = Mutex(State(revision: initialRevision, compactedRevision: 0))
         for namespace in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             _ = try? create(
                 .namespaces,
@@ -326,7 +328,8 @@ public final class ObjectStore: Sendable {
         for watcher in watchers { watcher.continuation.finish() }
     }
 
-    /// Forgets history up to now: watches from older versions then get 410.
+    /// Forgets watch history up to now (the watch cache's window moving on): watches and
+    /// continue tokens from older versions then get 410.
     public func compact() {
         state.withLock { state in
             state.history.removeAll()

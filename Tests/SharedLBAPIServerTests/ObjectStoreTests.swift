@@ -240,3 +240,43 @@ struct ObjectStoreTests {
         #expect(changed["metadata"]?["generation"] == .number("2"))
     }
 }
+
+@Suite("Watch replay from resourceVersion=1, as fixture 17d")
+struct ReplayTests {
+    @Test("the history since start replays as ADDED, MODIFIED, DELETED in order, the DELETED at a new version")
+    func replay() async throws {
+        let store = ObjectStore()
+        let captured = try Fixtures.text("17d-watch-configmaps-rv1-replay.ndjson").split(separator: "\n")
+            .map { try JSONParser.parse(Array($0.utf8)) }
+        _ = try store.create(.namespaces, object: JSONParser.parse(Array(#"{"metadata":{"name":"team-a"}}"#.utf8)))
+        // Play the captured sequence of changes against the store.
+        for event in captured {
+            let object = try #require(event["object"])
+            let name = try #require(object["metadata"]?["name"]?.stringValue)
+            var fresh = object
+            fresh = try JSONPatch([
+                .remove(path: JSONPointer("metadata", "uid")),
+                .remove(path: JSONPointer("metadata", "resourceVersion")),
+            ]).apply(to: fresh)
+            switch event["type"]?.stringValue {
+            case "ADDED": _ = try store.create(.configMaps, object: fresh)
+            case "MODIFIED": _ = try store.update(.configMaps, object: fresh, expectedRevision: nil)
+            default: _ = try store.delete(.configMaps, namespace: "team-a", name: name)
+            }
+        }
+        let (events, cancel) = store.watch(.configMaps, namespace: "team-a", resourceVersion: 1)
+        var replayed: [WatchEvent] = []
+        for await event in events {
+            replayed.append(event)
+            if replayed.count == captured.count { break }
+        }
+        cancel()
+        #expect(replayed.map(\.type.rawValue) == captured.compactMap { $0["type"]?.stringValue })
+        #expect(replayed.map { $0.object["metadata"]?["name"] } == captured.map { $0["object"]?["metadata"]?["name"] })
+        let versions = replayed.compactMap {
+            $0.object["metadata"]?["resourceVersion"]?.stringValue.flatMap { Int($0) }
+        }
+        #expect(versions == versions.sorted())
+        #expect(Set(versions).count == versions.count)  // the DELETED carries a version of its own
+    }
+}
