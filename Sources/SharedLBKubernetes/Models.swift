@@ -376,3 +376,48 @@ public struct KubernetesList<Item: KubernetesObject>: Codable, Sendable {
     public var metadata: ListMeta
     public var items: [Item]
 }
+
+/// The parts of a Pod endpoint mirroring checks: identity, node and addresses.
+public struct Pod: KubernetesObject, Equatable {
+    public static let descriptor = ResourceDescriptor(
+        group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true)
+    public var apiVersion: String? = "v1"
+    public var kind: String? = "Pod"
+    public var metadata: ObjectMeta
+    public var spec: Spec?
+    public var status: Status?
+
+    public init(metadata: ObjectMeta, spec: Spec? = nil, status: Status? = nil) {
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
+
+    public struct Spec: Codable, Sendable, Equatable {
+        public var nodeName: String?
+
+        public init(nodeName: String? = nil) {
+            self.nodeName = nodeName
+        }
+    }
+
+    public struct Status: Codable, Sendable, Equatable {
+        public var phase: String?
+        public var podIP: String?
+        public var podIPs: [PodIP]?
+
+        public init(phase: String? = nil, podIP: String? = nil, podIPs: [PodIP]? = nil) {
+            self.phase = phase
+            self.podIP = podIP
+            self.podIPs = podIPs
+        }
+    }
+
+    public struct PodIP: Codable, Sendable, Equatable {
+        public var ip: String
+
+        public init(ip: String) {
+            self.ip = ip
+        }
+    }
+}

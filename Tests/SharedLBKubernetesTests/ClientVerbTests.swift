@@ -256,3 +256,40 @@ struct ClientTimeoutTests {
         }
     }
 }
+
+@Suite("Pods and EndpointSlices")
+struct EndpointModelTests {
+    @Test("a pod's status written via /status and an EndpointSlice round-trip through the server")
+    func podAndSlice() async throws {
+        try await withCluster { client, _ in
+            let pod = try await client.create(
+                Pod(metadata: ObjectMeta(name: "web-1", namespace: "default"), spec: .init(nodeName: "node-a")))
+            _ = try await client.patch(
+                Pod.self, namespace: "default", name: "web-1",
+                patch: .merge(
+                    try json(#"{"status":{"phase":"Running","podIP":"10.244.0.5","podIPs":[{"ip":"10.244.0.5"}]}}"#)),
+                subresource: "status")
+            let running = try await client.get(Pod.self, namespace: "default", name: "web-1")
+            #expect(running.status?.podIPs == [Pod.PodIP(ip: "10.244.0.5")])
+            let slice = try await client.create(
+                EndpointSlice(
+                    metadata: ObjectMeta(
+                        name: "sharedlb-shared-1-abc", namespace: "default",
+                        labels: [
+                            "kubernetes.io/service-name": "sharedlb-default-1",
+                            "endpointslice.kubernetes.io/managed-by": "allocator.sharedlb.io",
+                        ]),
+                    endpoints: [
+                        .init(
+                            addresses: ["10.244.0.5"],
+                            conditions: .init(ready: true, serving: true, terminating: false),
+                            targetRef: ObjectReference(
+                                kind: "Pod", namespace: "default", name: "web-1", uid: pod.metadata.uid),
+                            nodeName: "node-a")
+                    ],
+                    ports: [.init(name: "tcp-5432", protocol: "TCP", port: 5432)]))
+            #expect(slice.metadata.generation == 1)
+            #expect(slice.endpoints?.first?.targetRef?.uid == pod.metadata.uid)
+        }
+    }
+}
