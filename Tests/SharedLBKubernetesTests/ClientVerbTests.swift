@@ -9,6 +9,16 @@ func withCluster(
     admission: [any MutatingAdmission] = [], bookmarkInterval: Duration = .seconds(5),
     _ body: @Sendable (KubernetesClient, APIHandler) async throws -> Void
 ) async throws {
+    try await withCluster(admission: admission, bookmarkInterval: bookmarkInterval) { client, handler, _ in
+        try await body(client, handler)
+    }
+}
+
+/// The same, also handing over the server (to restart it).
+func withCluster(
+    admission: [any MutatingAdmission] = [], bookmarkInterval: Duration = .seconds(5),
+    _ body: @Sendable (KubernetesClient, APIHandler, APIServer) async throws -> Void
+) async throws {
     var logger = Logger(label: "test.cluster")
     logger.logLevel = .warning
     let handler = APIHandler(token: "secret", admission: admission, bookmarkInterval: bookmarkInterval)
@@ -19,7 +29,7 @@ func withCluster(
                 credentials: .token("secret")),
             retryPolicy: .init(attempts: 4, initialDelay: .milliseconds(1), maximumDelay: .milliseconds(20)))
         do {
-            try await body(client, handler)
+            try await body(client, handler, server)
         } catch {
             try? await client.shutdown()
             throw error

@@ -1,4 +1,3 @@
-import Logging
 import SharedLBAPIServer
 import SharedLBCore
 import SharedLBKubernetes
@@ -129,35 +128,21 @@ struct WatchTests {
 struct RestartTests {
     @Test("requests and the informer carry on across a restart; state is kept")
     func restart() async throws {
-        var logger = Logger(label: "test.restart")
-        logger.logLevel = .critical
-        let handler = APIHandler(token: "secret")
-        try await APIServer.withRunning(handler: handler, logger: logger) { server in
-            let client = try KubernetesClient(
-                configuration: ClientConfiguration(
-                    server: await server.url, certificateAuthorityPEM: server.caCertificatePEM,
-                    credentials: .token("secret")),
-                retryPolicy: .init(attempts: 6, initialDelay: .milliseconds(5), maximumDelay: .milliseconds(50)))
-            do {
+        try await withCluster { client, _, server in
+            _ = try await client.create(
+                ConfigMap(metadata: ObjectMeta(name: "before", namespace: "default", labels: ["app": "x"])))
+            let informer = Informer(client: client, type: ConfigMap.self, namespace: nil, labelSelector: "app=x")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await informer.run() }
+                #expect(try await waitUntil(informer) { $0["default/before"] != nil })
+                await server.restart()
+                let kept = try await client.get(ConfigMap.self, namespace: "default", name: "before")
+                #expect(kept.metadata.name == "before")
                 _ = try await client.create(
-                    ConfigMap(metadata: ObjectMeta(name: "before", namespace: "default", labels: ["app": "x"])))
-                let informer = Informer(client: client, type: ConfigMap.self, namespace: nil, labelSelector: "app=x")
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await informer.run() }
-                    #expect(try await waitUntil(informer) { $0["default/before"] != nil })
-                    await server.restart()
-                    let kept = try await client.get(ConfigMap.self, namespace: "default", name: "before")
-                    #expect(kept.metadata.name == "before")
-                    _ = try await client.create(
-                        ConfigMap(metadata: ObjectMeta(name: "after", namespace: "default", labels: ["app": "x"])))
-                    #expect(try await waitUntil(informer) { Set($0.keys) == ["default/before", "default/after"] })
-                    group.cancelAll()
-                }
-            } catch {
-                try? await client.shutdown()
-                throw error
+                    ConfigMap(metadata: ObjectMeta(name: "after", namespace: "default", labels: ["app": "x"])))
+                #expect(try await waitUntil(informer) { Set($0.keys) == ["default/before", "default/after"] })
+                group.cancelAll()
             }
-            try await client.shutdown()
         }
     }
 }
