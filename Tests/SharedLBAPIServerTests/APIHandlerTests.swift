@@ -266,3 +266,46 @@ actor EventCollector {
         events.append(event)
     }
 }
+
+@Suite("Stored objects read like kube-apiserver's (fixture 13a)")
+struct StoredShapeTests {
+    @Test("a converted Service GET has the real top-level, metadata and spec field order and values")
+    func serviceShape() async throws {
+        let captured = try Fixtures.json("13a-get-service.json")
+        let handler = APIHandler(token: nil, admission: [InProcessAdmission()])
+        _ = await handler.handle(
+            APIRequest(
+                method: "POST", path: "/api/v1/namespaces", contentType: "application/json",
+                body: Array(#"{"metadata":{"name":"team-a"}}"#.utf8)))
+        // The manifest of that Service (its last-applied-configuration), created through the handler.
+        let manifest = try #require(
+            captured["metadata"]?["annotations"]?["kubectl.kubernetes.io/last-applied-configuration"]?.stringValue)
+        let created = await handler.handle(
+            APIRequest(
+                method: "POST", path: "/api/v1/namespaces/team-a/services", contentType: "application/json",
+                body: Array(manifest.utf8)))
+        #expect(created.code == 201)
+        let response = await handler.handle(APIRequest(method: "GET", path: "/api/v1/namespaces/team-a/services/web"))
+        guard case .json(let stored) = response.body else {
+            Issue.record("no JSON")
+            return
+        }
+        #expect(stored.objectValue?.members.map(\.key) == captured.objectValue?.members.map(\.key))
+        // managedFields are not kept by the test server; everything else is in the real order.
+        #expect(
+            stored["metadata"]?.objectValue?.members.map(\.key)
+                == captured["metadata"]?.objectValue?.members.map(\.key).filter { $0 != "managedFields" })
+        #expect(stored["spec"]?.objectValue?.members.map(\.key) == captured["spec"]?.objectValue?.members.map(\.key))
+        var spec = try #require(stored["spec"]?.objectValue)
+        var expected = try #require(captured["spec"]?.objectValue)
+        for field in ["clusterIP", "clusterIPs"] {
+            spec[field] = nil
+            expected[field] = nil
+        }
+        #expect(spec == expected)
+        #expect(stored["status"] == captured["status"])
+        #expect(
+            stored["metadata"]?["annotations"]?["sharedlb.io/requested"]
+                == captured["metadata"]?["annotations"]?["sharedlb.io/requested"])
+    }
+}
