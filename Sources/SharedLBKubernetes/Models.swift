@@ -349,6 +349,18 @@ public struct Event: KubernetesObject, Equatable {
     public var note: String?
     /// `Normal` or `Warning`.
     public var type: String?
+    /// Repeats of the same event: `count` and `lastObservedTime`.
+    public var series: Series?
+
+    public struct Series: Codable, Sendable, Equatable {
+        public var count: Int
+        public var lastObservedTime: String
+
+        public init(count: Int, lastObservedTime: String) {
+            self.count = count
+            self.lastObservedTime = lastObservedTime
+        }
+    }
 
     public init(
         metadata: ObjectMeta, eventTime: String, reportingController: String, reportingInstance: String, action: String,

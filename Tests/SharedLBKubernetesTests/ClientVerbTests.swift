@@ -303,3 +303,35 @@ struct EndpointModelTests {
         }
     }
 }
+
+@Suite("Event recorder")
+struct EventRecorderTests {
+    @Test("repeats become a series on one Event; other reasons are other Events; an expired Event is recreated")
+    func series() async throws {
+        try await withCluster { client, handler in
+            let recorder = EventRecorder(client: client, controller: "sharedlb.io/allocator", instance: "allocator-0")
+            let member = ObjectReference(
+                apiVersion: "v1", kind: "Service", namespace: "default", name: "db", uid: "u-1")
+            let first = try await recorder.record(
+                regarding: member, type: .warning, reason: "PlacementFailed", action: "Place",
+                note: "no shared LB has room")
+            #expect(first.eventTime?.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/) != nil)
+            #expect(first.type == "Warning")
+            let second = try await recorder.record(
+                regarding: member, type: .warning, reason: "PlacementFailed", action: "Place",
+                note: "no shared LB has room")
+            #expect(second.metadata.name == first.metadata.name)
+            #expect(second.series?.count == 2)
+            _ = try await recorder.record(
+                regarding: member, type: .normal, reason: "Placed", action: "Place", note: "on sharedlb-default-1")
+            let events = try await client.list(Event.self, namespace: "default")
+            #expect(events.items.count == 2)
+            try await client.delete(Event.self, namespace: "default", name: first.metadata.name!)
+            let again = try await recorder.record(
+                regarding: member, type: .warning, reason: "PlacementFailed", action: "Place",
+                note: "no shared LB has room")
+            #expect(again.metadata.name != nil)
+            #expect(handler.requestLog.writes(to: "events") == 5)
+        }
+    }
+}
