@@ -1,4 +1,5 @@
 public import Foundation
+import SharedLBCore
 import Synchronization
 
 /// Writes events.k8s.io/v1 Events about objects, as `kubectl describe` shows them.
@@ -53,21 +54,12 @@ public final class EventRecorder: Sendable {
         }
         if let previous {
             do {
-                let series = Event.Series(count: previous.count, lastObservedTime: Self.microTime(now))
+                let series = JSONObject([
+                    ("count", .number(String(previous.count))), ("lastObservedTime", .string(Self.microTime(now))),
+                ])
                 return try await client.patch(
                     Event.self, namespace: previous.namespace, name: previous.name,
-                    patch: .merge(
-                        .object(
-                            .init([
-                                (
-                                    "series",
-                                    .object(
-                                        .init([
-                                            ("count", .number(String(series.count))),
-                                            ("lastObservedTime", .string(series.lastObservedTime)),
-                                        ]))
-                                )
-                            ]))))
+                    patch: .merge(.object(JSONObject([("series", .object(series))]))))
             } catch  where error.kind == .notFound {
                 // The event expired on the server: start a new one below.
             }
@@ -78,7 +70,12 @@ public final class EventRecorder: Sendable {
             reportingController: controller, reportingInstance: instance, action: action, reason: reason,
             regarding: regarding, note: String(note.prefix(1024)), type: type.rawValue)
         let created = try await client.create(event)
-        seen.withLock { $0[key] = Seen(name: name, namespace: namespace, count: 1, first: now) }
+        seen.withLock { seen in
+            // Entries past the window can no longer become a series: drop them, so memory
+            // stays bounded by the events of one window, not by every event ever recorded.
+            seen = seen.filter { now.timeIntervalSince($0.value.first) < window }
+            seen[key] = Seen(name: name, namespace: namespace, count: 1, first: now)
+        }
         return created
     }
 
