@@ -30,9 +30,15 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
-        // Pure admission logic: JSON, JSON Patch, the conversion decision. Foundation only.
+        // Pure logic: JSON, JSON Patch, the conversion decision, typed API objects. Foundation only.
         .target(
             name: "SharedLBCore",
+            swiftSettings: strict
+        ),
+        // Pure allocation logic: members and pools, the ledger codec, placement, mirroring, audit.
+        .target(
+            name: "SharedLBAllocation",
+            dependencies: ["SharedLBCore"],
             swiftSettings: strict
         ),
         // Certificate authority and serving certificates (swift-certificates, no openssl).
@@ -78,6 +84,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The allocator's control loops: informers, leader election, ledger writes, mirroring, results.
+        .target(
+            name: "SharedLBController",
+            dependencies: [
+                "SharedLBCore",
+                "SharedLBAllocation",
+                "SharedLBKubernetes",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // A kube-apiserver for tests and the demo: the REST subset SharedLB uses, faithful to v1.24.
         .target(
             name: "SharedLBAPIServer",
@@ -114,6 +132,12 @@ let package = Package(
         .testTarget(
             name: "SharedLBCoreTests",
             dependencies: ["SharedLBCore"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SharedLBAllocationTests",
+            dependencies: ["SharedLBAllocation", "SharedLBCore"],
             resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),

@@ -311,6 +311,13 @@ public final class APIHandler: Sendable {
             let current = try store.get(route.kind, namespace: route.namespace, name: route.name!)
             var object = try change(current)
             object = try Self.placeInNamespace(object, route)
+            // A patch that carries metadata.resourceVersion is a compare-and-swap, never retried.
+            let currentRevision = current["metadata"]?["resourceVersion"]?.stringValue
+            if expectedRevision == nil, let pinned = object["metadata"]?["resourceVersion"]?.stringValue,
+                !pinned.isEmpty, pinned != currentRevision
+            {
+                throw APIStatus.conflict(route.kind.plural, route.name!)
+            }
             if route.kind.hasStatus {
                 // The main resource ignores status; /status changes nothing else.
                 if route.subresource == "status" {

@@ -96,6 +96,7 @@ public struct ServiceAllocator: Sendable {
     /// Re-allocates for an UPDATE: what the new object keeps stays claimed, what it drops
     /// is freed, what it adds (a type change to NodePort) is allocated. All or nothing.
     public mutating func allocateUpdate(_ service: inout JSONValue, old: JSONValue) throws(APIStatus) {
+        Self.keepNodePorts(&service, old: old)
         let saved = self
         release(old)
         do {
@@ -104,6 +105,35 @@ public struct ServiceAllocator: Sendable {
             self = saved
             throw error
         }
+    }
+
+    /// kube-apiserver's `patchAllocatedValues`: an update (a PUT or a patch that replaces
+    /// `spec.ports`) that leaves a port's nodePort out keeps the one the old port of the same
+    /// name had, unless another port of the new object already uses it.
+    static func keepNodePorts(_ service: inout JSONValue, old: JSONValue) {
+        func needsNodePorts(_ service: JSONValue) -> Bool {
+            let type = service["spec"]?["type"]?.stringValue
+            return type == "NodePort" || type == "LoadBalancer"
+        }
+        guard needsNodePorts(service), needsNodePorts(old), case .object(var root) = service,
+            case .object(var spec)? = root["spec"], case .array(var ports)? = spec["ports"]
+        else { return }
+        let used = Set(nodePorts(of: service))
+        var previous: [String: JSONValue] = [:]
+        for port in old["spec"]?["ports"]?.arrayValue ?? [] {
+            previous[port["name"]?.stringValue ?? ""] = port["nodePort"]
+        }
+        for index in ports.indices {
+            guard case .object(var port) = ports[index], port["nodePort"] == nil,
+                let kept = previous[port["name"]?.stringValue ?? ""],
+                let number = ServiceStrategy.integer(kept), !used.contains(number)
+            else { continue }
+            port["nodePort"] = kept
+            ports[index] = .object(port)
+        }
+        spec["ports"] = .array(ports)
+        root["spec"] = .object(spec)
+        service = .object(root)
     }
 
     static func nodePorts(of service: JSONValue?) -> [Int] {

@@ -107,11 +107,6 @@ public struct MutatingWebhookConfiguration: Codable, Sendable, Equatable {
     public var webhooks: [MutatingWebhook]
 }
 
-public struct ObjectMeta: Codable, Sendable, Equatable {
-    public var name: String
-    public var labels: [String: String]?
-}
-
 public struct MutatingWebhook: Codable, Sendable, Equatable {
     public var name: String
     public var admissionReviewVersions: [String]

@@ -1,5 +1,5 @@
 public import Foundation
-import SharedLBCore
+public import SharedLBCore
 import Synchronization
 
 /// Writes events.k8s.io/v1 Events about objects, as `kubectl describe` shows them.
@@ -80,7 +80,7 @@ public final class EventRecorder: Sendable {
     }
 
     /// MicroTime: RFC 3339 with exactly six fractional digits, UTC (fixture `rest/13h`).
-    static func microTime(_ date: Date) -> String {
+    public static func microTime(_ date: Date) -> String {
         let microseconds = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
         let seconds = Date(timeIntervalSince1970: TimeInterval(microseconds / 1_000_000))
         let whole = seconds.formatted(.iso8601).dropLast()  // without the "Z"

@@ -1,3 +1,4 @@
+public import SharedLBCore
 public import Logging
 import Synchronization
 

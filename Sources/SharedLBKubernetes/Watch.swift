@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import SharedLBCore
+public import SharedLBCore
 
 /// One event of a watch, typed.
 public struct WatchEvent<Object: KubernetesObject>: Sendable {

@@ -1,5 +1,3 @@
-public import SharedLBCore
-
 /// Where a resource lives in the REST API.
 public struct ResourceDescriptor: Sendable, Hashable {
     public var group: String
@@ -383,10 +381,20 @@ public struct KubernetesList<Item: KubernetesObject>: Codable, Sendable {
     public struct ListMeta: Codable, Sendable {
         public var resourceVersion: String?
         public var `continue`: String?
+
+        public init(resourceVersion: String? = nil, continue: String? = nil) {
+            self.resourceVersion = resourceVersion
+            self.continue = `continue`
+        }
     }
 
     public var metadata: ListMeta
     public var items: [Item]
+
+    public init(metadata: ListMeta, items: [Item]) {
+        self.metadata = metadata
+        self.items = items
+    }
 }
 
 /// The parts of a Pod endpoint mirroring checks: identity, node and addresses.

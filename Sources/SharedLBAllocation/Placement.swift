@@ -1,0 +1,283 @@
+/// The placement rules an allocator runs with.
+public struct PlacementConfiguration: Sendable, Equatable {
+    /// Listeners per shared LB (AWS NLB: 50).
+    public var maximumPortsPerLB: Int
+    /// Shared LBs per pool (compatibility key); `0` for no limit.
+    public var maximumLBsPerPool: Int
+    /// For members without `sharedlb.io/port-policy`.
+    public var defaultPolicy: PortPolicy
+    /// Where `remap` finds a replacement for a taken port.
+    public var remapRange: ClosedRange<Int>
+    /// Whether one shared LB may carry TCP, UDP and SCTP together.
+    public var mixedProtocol: Bool
+
+    /// Beyond this a shard's ConfigMap could pass ``LedgerShard/maximumBytes``.
+    public static let portsPerLBLimit = 1000
+
+    public init(
+        maximumPortsPerLB: Int = 50, maximumLBsPerPool: Int = 100, defaultPolicy: PortPolicy = .preserve,
+        remapRange: ClosedRange<Int> = 20000...29999, mixedProtocol: Bool = false
+    ) {
+        self.maximumPortsPerLB = maximumPortsPerLB
+        self.maximumLBsPerPool = maximumLBsPerPool
+        self.defaultPolicy = defaultPolicy
+        self.remapRange = remapRange
+        self.mixedProtocol = mixedProtocol
+    }
+}
+
+/// The ledger after a placement pass, and what it means for each member.
+public struct Placement: Sendable {
+    /// Every shard, by shared LB name (emptied ones included: they wait out the grace period).
+    public var shards: [String: LedgerShard]
+    /// Shards whose content changed or that are new: the only ones to write.
+    public var changed: [String]
+    /// New shards among ``changed``.
+    public var created: [String]
+    /// Members that could not be (fully) placed, by uid: the message for `sharedlb.io/error`.
+    public var failures: [String: String]
+    /// Members whose ports moved to another shared LB, by uid: `from -> to`.
+    public var moves: [String: [String]]
+
+    /// A member's allocations, by shared LB name.
+    public func allocations(ofMember uid: String) -> [String: [Allocation]] {
+        var result: [String: [Allocation]] = [:]
+        for (name, shard) in shards {
+            let mine = shard.allocations.filter { $0.uid == uid }
+            if !mine.isEmpty { result[name] = mine }
+        }
+        return result
+    }
+}
+
+/// Places members' ports on shared LBs. Pure and deterministic: the same members and ledger
+/// always give the same placement, and a ledger that is already right is returned unchanged.
+public enum Planner {
+    /// - Parameters:
+    ///   - shards: the ledger as read.
+    ///   - reservedNames: names that must not be given to a new shared LB (Services still
+    ///     present, for example held by a cloud clean-up finalizer, and unreadable shards).
+    public static func plan(
+        members: [Member], shards: [LedgerShard], reservedNames: Set<String> = [],
+        configuration: PlacementConfiguration
+    ) -> Placement {
+        var work = Work(shards: shards, configuration: configuration, reserved: reservedNames)
+        let byUID = Dictionary(members.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
+        work.dropStale(members: byUID)
+        let ordered = members.sorted {
+            ($0.creationTimestamp, $0.namespace, $0.name, $0.uid) < (
+                $1.creationTimestamp, $1.namespace, $1.name, $1.uid
+            )
+        }
+        for member in ordered {
+            work.place(member)
+        }
+        return work.result(original: shards)
+    }
+
+    struct Work {
+        var shards: [String: LedgerShard]
+        var slots: [String: Set<Slot>]
+        /// uid → member port → shard name.
+        var homes: [String: [MemberPort: String]] = [:]
+        var failures: [String: String] = [:]
+        var moves: [String: [String]] = [:]
+        let configuration: PlacementConfiguration
+        let reserved: Set<String>
+
+        init(shards: [LedgerShard], configuration: PlacementConfiguration, reserved: Set<String>) {
+            self.shards = Dictionary(shards.map { ($0.sharedService, $0) }, uniquingKeysWith: { first, _ in first })
+            self.slots = [:]
+            self.configuration = configuration
+            self.reserved = reserved
+        }
+
+        /// Stable order: by key, then by the `n` of `sharedlb-<pool>-<n>`, then by name.
+        func order(_ names: some Sequence<String>) -> [String] {
+            names.sorted { lhs, rhs in
+                let left = shards[lhs]!
+                let right = shards[rhs]!
+                let leftIndex = Naming.index(of: lhs, pool: left.key.poolName) ?? Int.max
+                let rightIndex = Naming.index(of: rhs, pool: right.key.poolName) ?? Int.max
+                return (left.key.canonical, leftIndex, lhs) < (right.key.canonical, rightIndex, rhs)
+            }
+        }
+
+        /// Removes lines of members that are gone, whose port or key changed, slots given twice,
+        /// and member ports recorded twice; then gathers each group of a member onto one shard.
+        mutating func dropStale(members: [String: Member]) {
+            for name in order(shards.keys) {
+                var kept: [Allocation] = []
+                var used = Set<Slot>()
+                for allocation in shards[name]!.allocations.sorted() {
+                    guard let member = members[allocation.uid], member.key == shards[name]!.key,
+                        let port = member.ports.first(where: {
+                            $0.protocol == allocation.slot.protocol && $0.port == allocation.target
+                        }),
+                        !used.contains(allocation.slot), homes[member.uid]?[port] == nil
+                    else { continue }
+                    kept.append(Allocation(slot: allocation.slot, member: member, port: port))
+                    used.insert(allocation.slot)
+                    homes[member.uid, default: [:]][port] = name
+                }
+                shards[name]!.allocations = kept
+                slots[name] = used
+            }
+            // A group split over several shards (two allocators raced): keep the shard that
+            // holds most of it; the rest is placed again beside it.
+            for (uid, portHomes) in homes {
+                guard let member = members[uid] else { continue }
+                for group in member.groups(mixedProtocol: configuration.mixedProtocol) {
+                    let names = Set(group.compactMap { portHomes[$0] })
+                    guard names.count > 1 else { continue }
+                    let ranked = order(names)
+                    var best = ranked[0]
+                    var bestCount = group.filter { portHomes[$0] == best }.count
+                    for name in ranked.dropFirst() {
+                        let count = group.filter { portHomes[$0] == name }.count
+                        if count > bestCount { (best, bestCount) = (name, count) }
+                    }
+                    for port in group where portHomes[port] != best {
+                        remove(uid: uid, port: port)
+                    }
+                }
+            }
+        }
+
+        mutating func remove(uid: String, port: MemberPort) {
+            guard let name = homes[uid]?[port] else { return }
+            if let index = shards[name]!.allocations.firstIndex(where: {
+                $0.uid == uid && $0.target == port.port && $0.slot.protocol == port.protocol
+            }) {
+                slots[name]!.remove(shards[name]!.allocations[index].slot)
+                shards[name]!.allocations.remove(at: index)
+            }
+            homes[uid]![port] = nil
+        }
+
+        mutating func place(_ member: Member) {
+            var problems: [String] = []
+            if let problem = member.problem {
+                failures[member.uid] = problem
+                return
+            }
+            let policy = member.policy ?? configuration.defaultPolicy
+            for group in member.groups(mixedProtocol: configuration.mixedProtocol) {
+                let placed = group.filter { homes[member.uid]?[$0] != nil }
+                let missing = group.filter { homes[member.uid]?[$0] == nil }
+                guard !missing.isEmpty else { continue }
+                if let home = placed.first.flatMap({ homes[member.uid]![$0] }) {
+                    if let slots = fit(missing, on: home, policy: policy) {
+                        assign(member, missing, slots, on: home)
+                        continue
+                    }
+                    // The new ports do not fit beside the old ones: move the group, if it fits elsewhere.
+                    if let (target, slots) = findShard(for: member, group, policy: policy, excluding: home) {
+                        for port in placed { remove(uid: member.uid, port: port) }
+                        assign(member, group, slots, on: target)
+                        moves[member.uid, default: []].append("\(home) -> \(target)")
+                    } else {
+                        problems.append(reason(member, missing))
+                    }
+                } else if let (target, slots) = findShard(for: member, group, policy: policy, excluding: nil) {
+                    assign(member, group, slots, on: target)
+                } else {
+                    problems.append(reason(member, group))
+                }
+            }
+            if !problems.isEmpty { failures[member.uid] = problems.joined(separator: "; ") }
+        }
+
+        func reason(_ member: Member, _ ports: [MemberPort]) -> String {
+            let list = ports.map { $0.slot.description }.joined(separator: ",")
+            if ports.count > configuration.maximumPortsPerLB {
+                return
+                    "\(list): \(ports.count) ports in one group, more than --max-ports-per-lb \(configuration.maximumPortsPerLB)"
+            }
+            let count = shards.values.filter { $0.key == member.key }.count
+            return
+                "no room for \(list) in pool \(member.key.poolName): \(count) shared LBs (limit \(configuration.maximumLBsPerPool)) have these ports taken or are full"
+        }
+
+        /// The slots `ports` would get on shard `name`, or nil when they do not fit.
+        func fit(_ ports: [MemberPort], on name: String, policy: PortPolicy) -> [Slot]? {
+            let shard = shards[name]!
+            let used = slots[name] ?? []
+            guard shard.allocations.count + ports.count <= configuration.maximumPortsPerLB else { return nil }
+            if !configuration.mixedProtocol {
+                let protocols = shard.protocols.union(ports.map(\.protocol))
+                guard protocols.count <= 1 else { return nil }
+            }
+            var chosen: [Slot] = []
+            for port in ports {
+                if !used.contains(port.slot) && !chosen.contains(port.slot) {
+                    chosen.append(port.slot)
+                    continue
+                }
+                guard policy == .remap,
+                    let free = configuration.remapRange.lazy.map({ Slot(port: $0, protocol: port.protocol) }).first(
+                        where: { !used.contains($0) && !chosen.contains($0) && !ports.map(\.slot).contains($0) })
+                else { return nil }
+                chosen.append(free)
+            }
+            return chosen
+        }
+
+        /// The first shard of the member's pool the whole group fits on, preserving ports if
+        /// any allows it, else remapping (policy `remap`), else a new shard.
+        mutating func findShard(for member: Member, _ group: [MemberPort], policy: PortPolicy, excluding: String?)
+            -> (String, [Slot])?
+        {
+            let pool = order(shards.keys.filter { shards[$0]!.key == member.key && $0 != excluding })
+            for name in pool {
+                if let slots = fit(group, on: name, policy: .preserve) { return (name, slots) }
+            }
+            if policy == .remap {
+                for name in pool {
+                    if let slots = fit(group, on: name, policy: .remap) { return (name, slots) }
+                }
+            }
+            let count = shards.values.filter { $0.key == member.key }.count
+            guard group.count <= configuration.maximumPortsPerLB,
+                configuration.maximumLBsPerPool == 0 || count < configuration.maximumLBsPerPool
+            else { return nil }
+            var index = 1
+            while shards[Naming.sharedServiceName(pool: member.key.poolName, index: index)] != nil
+                || reserved.contains(Naming.sharedServiceName(pool: member.key.poolName, index: index))
+            {
+                index += 1
+            }
+            let name = Naming.sharedServiceName(pool: member.key.poolName, index: index)
+            shards[name] = LedgerShard(sharedService: name, key: member.key)
+            slots[name] = []
+            return (name, group.map(\.slot))
+        }
+
+        mutating func assign(_ member: Member, _ ports: [MemberPort], _ chosen: [Slot], on name: String) {
+            for (port, slot) in zip(ports, chosen) {
+                shards[name]!.allocations.append(Allocation(slot: slot, member: member, port: port))
+                slots[name, default: []].insert(slot)
+                homes[member.uid, default: [:]][port] = name
+            }
+        }
+
+        func result(original: [LedgerShard]) -> Placement {
+            let before = Dictionary(original.map { ($0.sharedService, $0) }, uniquingKeysWith: { first, _ in first })
+            var final: [String: LedgerShard] = [:]
+            var changed: [String] = []
+            var created: [String] = []
+            for (name, shard) in shards {
+                let sorted = LedgerShard(sharedService: name, key: shard.key, allocations: shard.allocations)
+                final[name] = sorted
+                if let old = before[name] {
+                    if old.data != sorted.data { changed.append(name) }
+                } else {
+                    changed.append(name)
+                    created.append(name)
+                }
+            }
+            return Placement(
+                shards: final, changed: changed.sorted(), created: created.sorted(), failures: failures, moves: moves)
+        }
+    }
+}

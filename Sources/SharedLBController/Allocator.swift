@@ -1,0 +1,565 @@
+import Foundation
+public import Logging
+public import ServiceLifecycle
+import SharedLBAllocation
+import SharedLBCore
+public import SharedLBKubernetes
+import Synchronization
+
+/// The controller: watches members, the ledger, shared LB Services, EndpointSlices and Pods,
+/// and on every change (coalesced) runs one reconcile pass:
+///
+/// 1. place members with ``Planner`` and write the changed ledger shards (compare-and-swap on
+///    each shard's resourceVersion; on a 409 re-read the ledger and plan again);
+/// 2. bring each shared LB Service in line with its shard (create, or a merge patch of
+///    SharedLB's fields), and delete emptied ones after the grace period;
+/// 3. mirror each member's EndpointSlices onto its shared LB;
+/// 4. report to members: `sharedlb.io/endpoint` and `sharedlb.io/shared-service` once the
+///    shared LB has an address, `sharedlb.io/error` while placement fails, and an Event.
+///
+/// The ledger is the source of truth: everything else is derived from it, so a restarted
+/// allocator rebuilds the same state and writes nothing that is already right.
+public final class Allocator: Service, Sendable {
+    public let configuration: AllocatorConfiguration
+    let client: KubernetesClient
+    let logger: Logger
+    let events: EventRecorder
+    let elector: LeaderElector?
+    let services: Informer<KubeService>
+    let slices: Informer<EndpointSlice>
+    let pods: Informer<Pod>
+    let ledger: Informer<ConfigMap>
+    private let state = Mutex(State())
+
+    struct State {
+        var services = RecentWrites<KubeService>()
+        var configMaps = RecentWrites<ConfigMap>()
+        var slices = RecentWrites<EndpointSlice>()
+        /// Shared LBs (by name) without allocations, and since when.
+        var emptySince: [String: ContinuousClock.Instant] = [:]
+        var passes = 0
+    }
+
+    struct NotLeader: Error {}
+    struct LedgerChanged: Error {}
+
+    public init(client: KubernetesClient, configuration: AllocatorConfiguration, logger: Logger) {
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+        events = EventRecorder(client: client, controller: "allocator.sharedlb.io", instance: configuration.identity)
+        elector = configuration.leaderElection.map {
+            LeaderElector(client: client, configuration: $0, logger: logger)
+        }
+        let timeout = configuration.watchTimeoutSeconds
+        services = Informer(
+            client: client, type: KubeService.self, namespace: nil, labelSelector: nil, watchTimeoutSeconds: timeout,
+            logger: logger)
+        slices = Informer(
+            client: client, type: EndpointSlice.self, namespace: nil, labelSelector: nil,
+            watchTimeoutSeconds: timeout, logger: logger)
+        pods = Informer(
+            client: client, type: Pod.self, namespace: nil, labelSelector: nil, watchTimeoutSeconds: timeout,
+            logger: logger)
+        ledger = Informer(
+            client: client, type: ConfigMap.self, namespace: configuration.namespace,
+            labelSelector: "\(SharedLBNames.roleLabel)=\(SharedLBNames.ledgerRole)", watchTimeoutSeconds: timeout,
+            logger: logger)
+    }
+
+    /// Reconcile passes completed (for tests and metrics).
+    public var passes: Int { state.withLock { $0.passes } }
+
+    /// True when this instance may write (always, without leader election).
+    public var isLeader: Bool { elector?.isLeader ?? true }
+
+    public func run() async throws {
+        await ensureNamespace()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            if let elector {
+                // The elector ends by itself on graceful shutdown, giving the Lease up.
+                group.addTask { try await elector.run() }
+            }
+            group.addTask {
+                try await cancelWhenGracefulShutdown {
+                    try await self.runControllers()
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    func ensureNamespace() async {
+        guard configuration.createNamespace else { return }
+        do {
+            _ = try await client.get(Namespace.self, namespace: nil, name: configuration.namespace)
+            return
+        } catch {
+            guard error.kind == .notFound else {
+                logger.warning("could not read namespace \(configuration.namespace): \(error)")
+                return
+            }
+        }
+        do {
+            _ = try await client.create(Namespace(metadata: ObjectMeta(name: configuration.namespace)))
+            logger.notice("created namespace \(configuration.namespace)")
+        } catch {
+            logger.warning("namespace \(configuration.namespace) is missing and could not be created: \(error)")
+        }
+    }
+
+    func runControllers() async throws {
+        let (kicks, kick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.services.run() }
+            group.addTask { try await self.slices.run() }
+            group.addTask { try await self.pods.run() }
+            group.addTask { try await self.ledger.run() }
+            var signals = [services.updates, slices.updates, pods.updates, ledger.updates]
+            if let elector { signals.append(elector.changes) }
+            for signal in signals {
+                group.addTask {
+                    for await _ in signal { kick.yield() }
+                }
+            }
+            group.addTask {
+                // Periodic resync; every second while an emptied shared LB waits out its grace.
+                while !Task.isCancelled {
+                    let waiting = self.state.withLock { !$0.emptySince.isEmpty }
+                    try await Task.sleep(
+                        for: waiting
+                            ? min(.seconds(1), self.configuration.resyncInterval) : self.configuration.resyncInterval)
+                    kick.yield()
+                }
+            }
+            group.addTask {
+                var failures = 0
+                for await _ in kicks {
+                    guard self.services.hasSynced, self.slices.hasSynced, self.pods.hasSynced,
+                        self.ledger.hasSynced, self.isLeader
+                    else { continue }
+                    do {
+                        try await self.reconcile()
+                        failures = 0
+                    } catch is CancellationError {
+                        return
+                    } catch is NotLeader {
+                        self.logger.notice("not the leader any more: pass abandoned")
+                    } catch {
+                        failures += 1
+                        let delay = Duration.milliseconds(min(30_000, 100 << min(failures, 9)))
+                        self.logger.warning("reconcile failed (retry in \(delay)): \(error)")
+                        try await Task.sleep(for: delay)
+                        kick.yield()
+                    }
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    // MARK: One pass
+
+    /// One reconcile pass over the current snapshots.
+    public func reconcile() async throws {
+        var fresh: [ConfigMap]?
+        for attempt in 1...5 {
+            do {
+                try await reconcileOnce(ledgerOverride: fresh)
+                state.withLock { $0.passes += 1 }
+                return
+            } catch is LedgerChanged where attempt < 5 {
+                // Someone else wrote the ledger: read it afresh and plan again.
+                fresh = try await client.listAll(
+                    ConfigMap.self, namespace: configuration.namespace,
+                    labelSelector: "\(SharedLBNames.roleLabel)=\(SharedLBNames.ledgerRole)"
+                ).items
+            }
+        }
+    }
+
+    func reconcileOnce(ledgerOverride: [ConfigMap]?) async throws {
+        let namespace = configuration.namespace
+        var serviceSnapshot = services.snapshot()
+        var configMapSnapshot: [String: ConfigMap]
+        if let ledgerOverride {
+            configMapSnapshot = Dictionary(
+                ledgerOverride.map { (key($0.metadata), $0) }, uniquingKeysWith: { first, _ in first })
+        } else {
+            configMapSnapshot = ledger.snapshot()
+        }
+        var sliceSnapshot = slices.snapshot()
+        state.withLock { state in
+            state.services.overlay(&serviceSnapshot)
+            if ledgerOverride == nil { state.configMaps.overlay(&configMapSnapshot) }
+            state.slices.overlay(&sliceSnapshot)
+        }
+
+        // The ledger as it is.
+        var shards: [LedgerShard] = []
+        var versions: [String: String] = [:]
+        var unreadable: Set<String> = []
+        for configMap in configMapSnapshot.values {
+            let name = configMap.metadata.name ?? ""
+            do {
+                let shard = try LedgerShard(configMapName: name, data: configMap.data ?? [:])
+                shards.append(shard)
+                versions[shard.sharedService] = configMap.metadata.resourceVersion
+            } catch {
+                // Never written over: an operator has to look at it (audit names it).
+                logger.error("ledger shard \(name) is unreadable and left untouched: \(error)")
+                if let service = Naming.sharedService(ofLedger: name) { unreadable.insert(service) }
+            }
+        }
+        let sharedServices = serviceSnapshot.values.filter {
+            $0.metadata.namespace == namespace
+                && $0.metadata.labels?[SharedLBNames.roleLabel] == SharedLBNames.sharedLBRole
+        }
+        let reserved = unreadable.union(sharedServices.compactMap(\.metadata.name))
+        let members = serviceSnapshot.values.compactMap(Member.init(service:))
+        let placement = Planner.plan(
+            members: members, shards: shards, reservedNames: reserved, configuration: configuration.placement)
+
+        // 1. The ledger first: everything else follows from it.
+        for name in placement.changed {
+            try await writeShard(placement.shards[name]!, replacing: versions[name])
+        }
+
+        // 2. Shared LB Services.
+        let membersByUID = Dictionary(members.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
+        var byShard: [String: [Allocation]] = [:]
+        var byMember: [String: [String: [Allocation]]] = [:]
+        for (name, shard) in placement.shards {
+            byShard[name] = shard.allocations
+            for allocation in shard.allocations {
+                byMember[allocation.uid, default: [:]][name, default: []].append(allocation)
+            }
+        }
+        var liveShared: [String: KubeService] = [:]
+        for service in sharedServices { liveShared[service.metadata.name ?? ""] = service }
+        for name in placement.shards.keys.sorted() {
+            let shard = placement.shards[name]!
+            let hostnames = Set(shard.allocations.map(\.uid)).flatMap { membersByUID[$0]?.hostnames ?? [] }
+            if shard.allocations.isEmpty { continue }
+            if let current = liveShared[name] {
+                if current.metadata.deletionTimestamp != nil {
+                    logger.warning("shared LB \(namespace)/\(name) is being deleted; it is created again once gone")
+                    continue
+                }
+                if let patch = SharedService.patch(current: current, shard: shard, hostnames: hostnames) {
+                    try checkLeader()
+                    let updated = try await client.patch(
+                        KubeService.self, namespace: namespace, name: name, patch: .merge(patch))
+                    record(service: updated, replacing: current.metadata.resourceVersion)
+                    liveShared[name] = updated
+                }
+            } else if let created = try await createShared(shard, hostnames: hostnames) {
+                liveShared[name] = created
+            }
+        }
+        try await collectEmpty(
+            placement: placement, liveShared: liveShared, versions: versions, unreadable: unreadable)
+
+        // 3. Mirrored EndpointSlices.
+        try await mirror(
+            placement: placement, members: membersByUID, liveShared: liveShared, slices: sliceSnapshot)
+
+        // 4. Results on members.
+        try await report(
+            placement: placement, byMember: byMember, members: membersByUID, services: serviceSnapshot,
+            liveShared: liveShared)
+    }
+
+    /// Creates a shared LB Service; nil when the API server refuses it (422, for example mixed
+    /// protocols on an older API server): that fails this LB's members, not the whole pass.
+    func createShared(_ shard: LedgerShard, hostnames: [String]) async throws -> KubeService? {
+        try checkLeader()
+        let namespace = configuration.namespace
+        let created: KubeService
+        do {
+            created = try await client.create(
+                SharedService.make(shard: shard, namespace: namespace, hostnames: hostnames))
+        } catch {
+            guard error.kind == .invalid else { throw error }
+            logger.error("shared LB \(namespace)/\(shard.sharedService) was refused: \(error)")
+            return nil
+        }
+        logger.notice("created shared LB \(namespace)/\(shard.sharedService)")
+        record(service: created, replacing: nil)
+        return created
+    }
+
+    func checkLeader() throws {
+        if !isLeader { throw NotLeader() }
+    }
+
+    func writeShard(_ shard: LedgerShard, replacing version: String?) async throws {
+        try checkLeader()
+        let namespace = configuration.namespace
+        do {
+            let written: ConfigMap
+            if let version {
+                let patch = JSONValue.object(
+                    JSONObject([
+                        ("metadata", .object(JSONObject([("resourceVersion", .string(version))]))),
+                        (
+                            "data",
+                            .object(
+                                JSONObject(shard.data.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
+                        ),
+                    ]))
+                written = try await client.patch(
+                    ConfigMap.self, namespace: namespace, name: shard.configMapName, patch: .merge(patch))
+            } else {
+                written = try await client.create(
+                    ConfigMap(
+                        metadata: ObjectMeta(
+                            name: shard.configMapName, namespace: namespace,
+                            labels: [
+                                SharedLBNames.roleLabel: SharedLBNames.ledgerRole,
+                                SharedService.poolLabel: shard.key.poolName,
+                            ]),
+                        data: shard.data))
+            }
+            state.withLock { $0.configMaps.record(key(written.metadata), replaced: version, object: written) }
+        } catch {
+            guard error.kind == .conflict || error.kind == .alreadyExists else { throw error }
+            throw LedgerChanged()
+        }
+    }
+
+    func record(service: KubeService, replacing version: String?) {
+        state.withLock { $0.services.record(key(service.metadata), replaced: version, object: service) }
+    }
+
+    /// Deletes shared LBs that have been empty (or orphaned) for the grace period: the Service
+    /// first (it holds the address and the name), then its shard, each with a precondition.
+    func collectEmpty(
+        placement: Placement, liveShared: [String: KubeService], versions: [String: String], unreadable: Set<String>
+    ) async throws {
+        let now = ContinuousClock.now
+        let namespace = configuration.namespace
+        var empty: Set<String> = []
+        for (name, shard) in placement.shards where shard.allocations.isEmpty { empty.insert(name) }
+        for (name, service) in liveShared
+        where placement.shards[name] == nil && service.metadata.deletionTimestamp == nil && !unreadable.contains(name) {
+            empty.insert(name)  // an orphan: no shard
+        }
+        let due = state.withLock { state -> [String] in
+            state.emptySince = state.emptySince.filter { empty.contains($0.key) }
+            for name in empty where state.emptySince[name] == nil { state.emptySince[name] = now }
+            return state.emptySince.filter { now - $0.value >= configuration.emptyGracePeriod }.map(\.key).sorted()
+        }
+        for name in due {
+            try checkLeader()
+            if let service = liveShared[name], service.metadata.deletionTimestamp == nil {
+                do {
+                    try await client.delete(
+                        KubeService.self, namespace: namespace, name: name, preconditionUID: service.metadata.uid)
+                    state.withLock {
+                        $0.services.record(
+                            key(service.metadata), replaced: service.metadata.resourceVersion, object: nil)
+                    }
+                } catch {
+                    guard error.kind == .notFound else { throw error }
+                }
+                logger.notice("deleted empty shared LB \(namespace)/\(name)")
+            }
+            if let version = versions[name] {
+                do {
+                    try await client.delete(
+                        ConfigMap.self, namespace: namespace, name: Naming.ledgerName(sharedService: name),
+                        preconditionResourceVersion: version)
+                    state.withLock {
+                        $0.configMaps.record(
+                            "\(namespace)/\(Naming.ledgerName(sharedService: name))", replaced: version, object: nil)
+                    }
+                } catch {
+                    if error.kind == .conflict { throw LedgerChanged() }
+                    guard error.kind == .notFound else { throw error }
+                }
+            }
+            _ = state.withLock { $0.emptySince.removeValue(forKey: name) }
+        }
+    }
+
+    func mirror(
+        placement: Placement, members: [String: Member], liveShared: [String: KubeService],
+        slices: [String: EndpointSlice]
+    ) async throws {
+        let namespace = configuration.namespace
+        var existing: [String: EndpointSlice] = [:]
+        var sourceSlices: [String: [EndpointSlice]] = [:]  // member namespace/name → its slices
+        for slice in slices.values {
+            if slice.metadata.namespace == namespace,
+                slice.metadata.labels?[Mirroring.managedByLabel] == Mirroring.managedBy
+            {
+                existing[slice.metadata.name ?? ""] = slice
+            } else if let service = slice.metadata.labels?[Mirroring.serviceNameLabel] {
+                sourceSlices["\(slice.metadata.namespace ?? "")/\(service)", default: []].append(slice)
+            }
+        }
+        var podsByNamespace: [String: [String: Pod]] = [:]
+        let wantedNamespaces = Set(members.values.map(\.namespace))
+        for pod in pods.snapshot().values where wantedNamespaces.contains(pod.metadata.namespace ?? "") {
+            podsByNamespace[pod.metadata.namespace ?? "", default: [:]][pod.metadata.name ?? ""] = pod
+        }
+        var desired: [String: EndpointSlice] = [:]
+        for (name, shard) in placement.shards where !shard.allocations.isEmpty {
+            guard let uid = liveShared[name]?.metadata.uid else { continue }
+            var perMember: [String: [Allocation]] = [:]
+            for allocation in shard.allocations { perMember[allocation.uid, default: []].append(allocation) }
+            for (memberUID, allocations) in perMember {
+                guard let member = members[memberUID] else { continue }
+                for slice in Mirroring.slices(
+                    sharedService: name, sharedServiceUID: uid, namespace: namespace, memberUID: memberUID,
+                    memberNamespace: member.namespace, allocations: allocations,
+                    memberSlices: sourceSlices[member.id] ?? [], pods: podsByNamespace[member.namespace] ?? [:])
+                {
+                    desired[slice.metadata.name!] = slice
+                }
+            }
+        }
+        for name in desired.keys.sorted() {
+            let want = desired[name]!
+            if let current = existing[name] {
+                guard !Mirroring.matches(current, want) else { continue }
+                try checkLeader()
+                if current.addressType != want.addressType {
+                    try await client.delete(EndpointSlice.self, namespace: namespace, name: name)
+                    let created = try await client.create(want)
+                    recordSlice(created, replacing: nil)
+                    continue
+                }
+                let patch = try JSONParser.parse(Array(JSONEncoder().encode(want)))
+                var body = JSONObject()
+                body["metadata"] = .object(
+                    JSONObject([
+                        ("labels", patch["metadata"]?["labels"] ?? .null),
+                        ("ownerReferences", patch["metadata"]?["ownerReferences"] ?? .null),
+                    ]))
+                body["endpoints"] = patch["endpoints"] ?? .array([])
+                body["ports"] = patch["ports"] ?? .array([])
+                let updated = try await client.patch(
+                    EndpointSlice.self, namespace: namespace, name: name, patch: .merge(.object(body)))
+                recordSlice(updated, replacing: current.metadata.resourceVersion)
+            } else {
+                try checkLeader()
+                do {
+                    let created = try await client.create(want)
+                    recordSlice(created, replacing: nil)
+                } catch {
+                    guard error.kind == .alreadyExists else { throw error }
+                    // Our watch is behind: the next pass compares it.
+                }
+            }
+        }
+        for (name, slice) in existing where desired[name] == nil {
+            try checkLeader()
+            do {
+                try await client.delete(EndpointSlice.self, namespace: namespace, name: name)
+            } catch {
+                guard error.kind == .notFound else { throw error }
+            }
+            state.withLock {
+                $0.slices.record(key(slice.metadata), replaced: slice.metadata.resourceVersion, object: nil)
+            }
+        }
+    }
+
+    func recordSlice(_ slice: EndpointSlice, replacing version: String?) {
+        state.withLock { $0.slices.record(key(slice.metadata), replaced: version, object: slice) }
+    }
+
+    func report(
+        placement: Placement, byMember: [String: [String: [Allocation]]], members: [String: Member],
+        services: [String: KubeService], liveShared: [String: KubeService]
+    ) async throws {
+        let namespace = configuration.namespace
+        var ingress: [String: [KubeService.Ingress]] = [:]
+        for (name, service) in liveShared {
+            if let entries = service.status?.loadBalancer?.ingress, !entries.isEmpty { ingress[name] = entries }
+        }
+        for service in services.values.sorted(by: { key($0.metadata) < key($1.metadata) }) {
+            guard let uid = service.metadata.uid else { continue }
+            let annotations = service.metadata.annotations ?? [:]
+            var wanted: [String: String?] = [:]
+            if let member = members[uid] {
+                let allocations = byMember[uid] ?? [:]
+                let endpoint = SharedService.endpoint(allocations: allocations, ingress: ingress)
+                let shared = allocations.keys.filter { ingress[$0] != nil }.sorted().map { "\(namespace)/\($0)" }
+                wanted[SharedLBNames.endpointAnnotation] = endpoint
+                wanted[SharedLBNames.sharedServiceAnnotation] =
+                    endpoint == nil ? nil : shared.joined(separator: ",")
+                wanted[SharedLBNames.errorAnnotation] = placement.failures[uid]
+                try await apply(
+                    wanted, to: service, member: member, moves: placement.moves[uid], annotations: annotations)
+            } else if annotations[SharedLBNames.endpointAnnotation] != nil
+                || annotations[SharedLBNames.sharedServiceAnnotation] != nil
+                || annotations[SharedLBNames.errorAnnotation] != nil,
+                service.metadata.deletionTimestamp == nil
+            {
+                // No longer a member (opted out, unlabelled): its result annotations go.
+                for annotation in [
+                    SharedLBNames.endpointAnnotation, SharedLBNames.sharedServiceAnnotation,
+                    SharedLBNames.errorAnnotation,
+                ] {
+                    wanted[annotation] = .some(nil)
+                }
+                try await apply(wanted, to: service, member: nil, moves: nil, annotations: annotations)
+            }
+        }
+    }
+
+    /// Patches only the named annotations of a user's Service, when they differ, and says so in an Event.
+    func apply(
+        _ wanted: [String: String?], to service: KubeService, member: Member?, moves: [String]?,
+        annotations: [String: String]
+    ) async throws {
+        var patch = JSONObject()
+        for (annotation, value) in wanted.sorted(by: { $0.key < $1.key }) where annotations[annotation] != value {
+            patch[annotation] = value.map(JSONValue.string) ?? .null
+        }
+        guard !patch.isEmpty else { return }
+        try checkLeader()
+        let body = JSONValue.object(JSONObject([("metadata", .object(JSONObject([("annotations", .object(patch))])))]))
+        let updated: KubeService
+        do {
+            updated = try await client.patch(
+                KubeService.self, namespace: service.metadata.namespace, name: service.metadata.name ?? "",
+                patch: .merge(body))
+        } catch {
+            guard error.kind == .notFound else { throw error }
+            return
+        }
+        record(service: updated, replacing: service.metadata.resourceVersion)
+        let reference = ObjectReference(
+            apiVersion: "v1", kind: "Service", namespace: service.metadata.namespace, name: service.metadata.name,
+            uid: service.metadata.uid)
+        let endpoint = wanted[SharedLBNames.endpointAnnotation] ?? nil
+        let failure = wanted[SharedLBNames.errorAnnotation] ?? nil
+        var event: (EventRecorder.EventType, String, String)?
+        if member == nil {
+            event = (.normal, "Released", "released from the shared load balancer")
+        } else if let failure, failure != annotations[SharedLBNames.errorAnnotation] {
+            event = (.warning, "AllocationFailed", failure)
+        } else if let endpoint, endpoint != annotations[SharedLBNames.endpointAnnotation] {
+            let shared = wanted[SharedLBNames.sharedServiceAnnotation] ?? nil
+            let split = (shared ?? "").contains(",") ? " (split by protocol)" : ""
+            if let moves, !moves.isEmpty {
+                event = (.normal, "Moved", "moved to \(shared ?? "")\(split): \(endpoint)")
+            } else {
+                event = (.normal, "Allocated", "reachable at \(endpoint) through \(shared ?? "")\(split)")
+            }
+        }
+        if let (type, reason, note) = event {
+            do {
+                try await events.record(
+                    regarding: reference, type: type, reason: reason, action: "Allocate", note: note)
+            } catch {
+                logger.warning("could not record event \(reason) on \(key(service.metadata)): \(error)")
+            }
+        }
+    }
+}
