@@ -1,5 +1,5 @@
-public import SharedLBCore
 public import Logging
+public import SharedLBCore
 import Synchronization
 
 /// A list+watch cache of one resource and selector, in the manner of client-go's reflector:
