@@ -190,6 +190,8 @@ let package = Package(
             name: "SharedLBIntegrationTests",
             dependencies: [
                 "SharedLBCore",
+                "SharedLBAllocation",
+                "SharedLBController",
                 "SharedLBCertificates",
                 "SharedLBWebhook",
                 "SharedLBAPIServer",

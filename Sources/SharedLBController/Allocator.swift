@@ -30,8 +30,17 @@ public final class Allocator: Service, Sendable {
     let pods: Informer<Pod>
     let ledger: Informer<ConfigMap>
     private let state = Mutex(State())
+    /// A signal after each completed reconcile pass (coalescing; for tests and `demo`).
+    public let reconciled: AsyncStream<Void>
+    private let reconciledSignal: AsyncStream<Void>.Continuation
+    /// Wake-ups of the reconcile loop: informer changes, leadership changes, timers, ``resync()``.
+    private let kicks: AsyncStream<Void>
+    private let kick: AsyncStream<Void>.Continuation
 
     struct State {
+        /// Writes of the pass under way, and of the last completed one.
+        var writes = 0
+        var lastPassWrites = 0
         var services = RecentWrites<KubeService>()
         var configMaps = RecentWrites<ConfigMap>()
         var slices = RecentWrites<EndpointSlice>()
@@ -47,6 +56,8 @@ public final class Allocator: Service, Sendable {
         self.client = client
         self.configuration = configuration
         self.logger = logger
+        (reconciled, reconciledSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (kicks, kick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         events = EventRecorder(client: client, controller: "allocator.sharedlb.io", instance: configuration.identity)
         elector = configuration.leaderElection.map {
             LeaderElector(client: client, configuration: $0, logger: logger)
@@ -108,8 +119,13 @@ public final class Allocator: Service, Sendable {
         }
     }
 
+    /// Asks for a reconcile pass soon.
+    public func resync() {
+        kick.yield()
+    }
+
     func runControllers() async throws {
-        let (kicks, kick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let kick = self.kick
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.services.run() }
             group.addTask { try await self.slices.run() }
@@ -123,18 +139,23 @@ public final class Allocator: Service, Sendable {
                 }
             }
             group.addTask {
-                // Periodic resync; every second while an emptied shared LB waits out its grace.
+                // A pass every resync interval, and when an emptied shared LB's grace period ends.
+                var lastResync = ContinuousClock.now
+                let tick = min(.milliseconds(250), self.configuration.resyncInterval)
                 while !Task.isCancelled {
-                    let waiting = self.state.withLock { !$0.emptySince.isEmpty }
-                    try await Task.sleep(
-                        for: waiting
-                            ? min(.seconds(1), self.configuration.resyncInterval) : self.configuration.resyncInterval)
-                    kick.yield()
+                    try await Task.sleep(for: tick)
+                    let now = ContinuousClock.now
+                    let grace = self.configuration.emptyGracePeriod
+                    let due = self.state.withLock { $0.emptySince.values.contains { now - $0 >= grace } }
+                    if due || now - lastResync >= self.configuration.resyncInterval {
+                        lastResync = now
+                        kick.yield()
+                    }
                 }
             }
             group.addTask {
                 var failures = 0
-                for await _ in kicks {
+                for await _ in self.kicks {
                     guard self.services.hasSynced, self.slices.hasSynced, self.pods.hasSynced,
                         self.ledger.hasSynced, self.isLeader
                     else { continue }
@@ -164,10 +185,16 @@ public final class Allocator: Service, Sendable {
     /// One reconcile pass over the current snapshots.
     public func reconcile() async throws {
         var fresh: [ConfigMap]?
+        state.withLock { $0.writes = 0 }
         for attempt in 1...5 {
             do {
                 try await reconcileOnce(ledgerOverride: fresh)
-                state.withLock { $0.passes += 1 }
+                state.withLock { state in
+                    state.passes += 1
+                    state.lastPassWrites = state.writes
+                    state.writes = 0
+                }
+                reconciledSignal.yield()
                 return
             } catch is LedgerChanged where attempt < 5 {
                 // Someone else wrote the ledger: read it afresh and plan again.
@@ -290,9 +317,14 @@ public final class Allocator: Service, Sendable {
         return created
     }
 
+    /// Called before every write: only a leader writes, and writes are counted.
     func checkLeader() throws {
         if !isLeader { throw NotLeader() }
+        state.withLock { $0.writes += 1 }
     }
+
+    /// API writes of the last completed pass: zero means everything was already as it should be.
+    public var lastPassWrites: Int { state.withLock { $0.lastPassWrites } }
 
     func writeShard(_ shard: LedgerShard, replacing version: String?) async throws {
         try checkLeader()
@@ -512,7 +544,8 @@ public final class Allocator: Service, Sendable {
         }
     }
 
-    /// Patches only the named annotations of a user's Service, when they differ, and says so in an Event.
+    /// Patches only the named annotations of a user's Service, when they differ, and says so
+    /// in an Event first (so whoever sees the annotation can also find the Event).
     func apply(
         _ wanted: [String: String?], to service: KubeService, member: Member?, moves: [String]?,
         annotations: [String: String]
@@ -523,20 +556,6 @@ public final class Allocator: Service, Sendable {
         }
         guard !patch.isEmpty else { return }
         try checkLeader()
-        let body = JSONValue.object(JSONObject([("metadata", .object(JSONObject([("annotations", .object(patch))])))]))
-        let updated: KubeService
-        do {
-            updated = try await client.patch(
-                KubeService.self, namespace: service.metadata.namespace, name: service.metadata.name ?? "",
-                patch: .merge(body))
-        } catch {
-            guard error.kind == .notFound else { throw error }
-            return
-        }
-        record(service: updated, replacing: service.metadata.resourceVersion)
-        let reference = ObjectReference(
-            apiVersion: "v1", kind: "Service", namespace: service.metadata.namespace, name: service.metadata.name,
-            uid: service.metadata.uid)
         let endpoint = wanted[SharedLBNames.endpointAnnotation] ?? nil
         let failure = wanted[SharedLBNames.errorAnnotation] ?? nil
         var event: (EventRecorder.EventType, String, String)?
@@ -554,12 +573,24 @@ public final class Allocator: Service, Sendable {
             }
         }
         if let (type, reason, note) = event {
+            let reference = ObjectReference(
+                apiVersion: "v1", kind: "Service", namespace: service.metadata.namespace, name: service.metadata.name,
+                uid: service.metadata.uid)
             do {
                 try await events.record(
                     regarding: reference, type: type, reason: reason, action: "Allocate", note: note)
             } catch {
                 logger.warning("could not record event \(reason) on \(key(service.metadata)): \(error)")
             }
+        }
+        let body = JSONValue.object(JSONObject([("metadata", .object(JSONObject([("annotations", .object(patch))])))]))
+        do {
+            let updated = try await client.patch(
+                KubeService.self, namespace: service.metadata.namespace, name: service.metadata.name ?? "",
+                patch: .merge(body))
+            record(service: updated, replacing: service.metadata.resourceVersion)
+        } catch {
+            guard error.kind == .notFound else { throw error }
         }
     }
 }

@@ -252,11 +252,12 @@ public struct EndpointSlice: KubernetesObject, Equatable {
     public var apiVersion: String? = "discovery.k8s.io/v1"
     public var kind: String? = "EndpointSlice"
     public var metadata: ObjectMeta
-    public var addressType: String
+    /// `IPv4`, `IPv6` or `FQDN`; required, but absent from the empty objects of BOOKMARK events.
+    public var addressType: String?
     public var endpoints: [Endpoint]?
     public var ports: [Port]?
 
-    public init(metadata: ObjectMeta, addressType: String = "IPv4", endpoints: [Endpoint]? = nil, ports: [Port]? = nil)
+    public init(metadata: ObjectMeta, addressType: String? = "IPv4", endpoints: [Endpoint]? = nil, ports: [Port]? = nil)
     {
         self.metadata = metadata
         self.addressType = addressType

@@ -1,0 +1,185 @@
+import Foundation
+import SharedLBAPIServer
+import SharedLBAllocation
+import SharedLBController
+import SharedLBCore
+import SharedLBKubernetes
+import Testing
+
+@Suite("Allocator against the API server, with the real webhook registered")
+struct AllocatorEndToEndTests {
+    @Test(
+        "ordinary LoadBalancer Services share LBs: conflicts spill, UDP splits, settings separate pools, results reported"
+    )
+    func placesAndReports() async throws {
+        try await Cluster.run { cluster in
+            let client = cluster.client
+            _ = try await client.create(loadBalancer("db", namespace: "team-a", ports: [(5432, "TCP")]))
+            _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP"), (443, "TCP")]))
+            _ = try await client.create(loadBalancer("web", namespace: "team-b", ports: [(80, "TCP")]))
+            _ = try await client.create(loadBalancer("dns", namespace: "team-b", ports: [(53, "TCP"), (53, "UDP")]))
+            _ = try await client.create(
+                loadBalancer(
+                    "admin", namespace: "team-b", ports: [(8443, "TCP")], sourceRanges: ["10.0.0.0/8"]))
+            let all = ["team-a/db", "team-a/web", "team-b/web", "team-b/dns", "team-b/admin"]
+            try await cluster.waitForEndpoints(all)
+
+            #expect(cluster.annotation("team-a/db", SharedLBNames.endpointAnnotation) == "203.0.113.1:5432/TCP")
+            #expect(
+                cluster.annotation("team-a/db", SharedLBNames.sharedServiceAnnotation)
+                    == "sharedlb-system/sharedlb-default-1")
+            #expect(
+                cluster.annotation("team-a/web", SharedLBNames.sharedServiceAnnotation)
+                    == "sharedlb-system/sharedlb-default-1")
+            // Port 80 is taken on the first LB: the second web spills to another one.
+            let spilled = cluster.annotation("team-b/web", SharedLBNames.sharedServiceAnnotation)
+            #expect(spilled != nil && spilled != "sharedlb-system/sharedlb-default-1")
+            // TCP and UDP never share one LB by default: dns is split, and both halves are reported.
+            let dns = try #require(cluster.annotation("team-b/dns", SharedLBNames.sharedServiceAnnotation))
+            #expect(dns.split(separator: ",").count == 2)
+            // Source ranges make a pool of their own, and the shared LB carries them.
+            let admin = try #require(cluster.annotation("team-b/admin", SharedLBNames.sharedServiceAnnotation))
+            let adminLB = try await client.get(
+                KubeService.self, namespace: SharedLBNames.defaultNamespace,
+                name: String(admin.split(separator: "/")[1]))
+            #expect(adminLB.spec?.loadBalancerSourceRanges == ["10.0.0.0/8"])
+            #expect(adminLB.spec?.type == "LoadBalancer")
+            #expect(adminLB.spec?.selector == nil)
+
+            let first = try await client.get(
+                KubeService.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-default-1")
+            let names = Set(first.spec?.ports?.compactMap(\.name) ?? [])
+            #expect(names.isSuperset(of: ["tcp-5432", "tcp-80", "tcp-443"]))
+            #expect(first.metadata.labels?[SharedLBNames.roleLabel] == "shared-lb")
+            let ledger = try await cluster.ledger()
+            let lines = try #require(ledger["sharedlb-ledger-sharedlb-default-1"]?["allocations"])
+            #expect(lines.contains("5432/TCP team-a/db/tcp-5432 "))
+            #expect(ledger.values.allSatisfy { $0["schema"] == "sharedlb.io/ledger/v1" })
+            // The users were told, with Events on their Services.
+            let events = try await client.list(Event.self, namespace: "team-a")
+            #expect(events.items.contains { $0.reason == "Allocated" && $0.regarding?.name == "db" })
+            try await cluster.settle()
+            #expect(try await cluster.audit() == [])
+        }
+    }
+
+    @Test("a restarted allocator rebuilds from the ledger and writes nothing: the ledger's bytes are identical")
+    func restart() async throws {
+        try await Cluster.run { cluster in
+            let client = cluster.client
+            for (index, namespace) in ["team-a", "team-b"].enumerated() {
+                _ = try await client.create(loadBalancer("db", namespace: namespace, ports: [(5432, "TCP")]))
+                _ = try await client.create(
+                    loadBalancer("web", namespace: namespace, ports: [(80 + index, "TCP"), (53, "UDP")]))
+            }
+            try await cluster.waitForEndpoints(["team-a/db", "team-b/db", "team-a/web", "team-b/web"])
+            try await cluster.settle()
+            let before = try await cluster.ledger()
+            cluster.kill(0)
+            cluster.handler.requestLog.removeAll()
+            // A fresh allocator, same cluster.
+            let fresh = Allocator(
+                client: client, configuration: testConfiguration(identity: "fresh"), logger: .init(label: "fresh"))
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await fresh.run() }
+                var passes = fresh.reconciled.makeAsyncIterator()
+                _ = await passes.next()
+                group.cancelAll()
+            }
+            #expect(try await cluster.ledger() == before)
+            let writes = cluster.handler.requestLog.all.filter { $0.isWrite && $0.resource != "namespaces" }
+            #expect(writes.isEmpty, "a restart wrote \(writes)")
+            #expect(try await cluster.audit() == [])
+        }
+    }
+
+    @Test("port changes keep the LB and untouched ports; deletion and opt-out release and clear the results")
+    func changesAndRelease() async throws {
+        try await Cluster.run { cluster in
+            let client = cluster.client
+            _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP"), (443, "TCP")]))
+            _ = try await client.create(loadBalancer("db", namespace: "team-a", ports: [(5432, "TCP")]))
+            _ = try await client.create(loadBalancer("cache", namespace: "team-b", ports: [(6379, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/web", "team-a/db", "team-b/cache"])
+            // Replace 443 by 8443 (a labels-only edit would arrive as ClusterIP; this is a spec edit).
+            let patch =
+                #"{"spec":{"ports":[{"name":"tcp-80","port":80,"protocol":"TCP"},{"name":"tcp-8443","port":8443,"protocol":"TCP"}]}}"#
+            _ = try await client.patch(
+                KubeService.self, namespace: "team-a", name: "web",
+                patch: .merge(try JSONParser.parse(Array(patch.utf8))))
+            #expect(
+                try await waitUntil(cluster.services) {
+                    $0["team-a/web"]?.metadata.annotations?[SharedLBNames.endpointAnnotation]
+                        == "203.0.113.1:80/TCP,203.0.113.1:8443/TCP"
+                })
+            var lines = try await cluster.ledger()["sharedlb-ledger-sharedlb-default-1"]?["allocations"] ?? ""
+            #expect(!lines.contains("443/TCP team-a/web/tcp-443 "))
+            #expect(lines.contains("80/TCP team-a/web/tcp-80 "))
+            // Deleted: its slots are free again.
+            try await client.delete(KubeService.self, namespace: "team-a", name: "db")
+            // Opted out: result annotations go (the Service itself is the user's to change back).
+            _ = try await client.patch(
+                KubeService.self, namespace: "team-b", name: "cache",
+                patch: .merge(
+                    try JSONParser.parse(Array(#"{"metadata":{"annotations":{"sharedlb.io/dedicated":"true"}}}"#.utf8)))
+            )
+            #expect(
+                try await waitUntil(cluster.services) {
+                    $0["team-b/cache"]?.metadata.annotations?[SharedLBNames.endpointAnnotation] == nil
+                        && $0["team-b/cache"]?.metadata.annotations?[SharedLBNames.sharedServiceAnnotation] == nil
+                })
+            lines = try await cluster.ledger()["sharedlb-ledger-sharedlb-default-1"]?["allocations"] ?? ""
+            #expect(!lines.contains("team-a/db"))
+            #expect(!lines.contains("team-b/cache"))
+            let events = try await client.list(Event.self, namespace: "team-b")
+            #expect(events.items.contains { $0.reason == "Released" && $0.regarding?.name == "cache" })
+            try await cluster.settle()
+            #expect(try await cluster.audit() == [])
+        }
+    }
+
+    @Test("an emptied shared LB is deleted after the grace period, its shard with it")
+    func emptiedLBCollected() async throws {
+        try await Cluster.run(configure: { index in
+            var configuration = testConfiguration(identity: "allocator-\(index)")
+            configuration.emptyGracePeriod = .milliseconds(300)
+            return configuration
+        }) { cluster in
+            let client = cluster.client
+            _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/web"])
+            try await client.delete(KubeService.self, namespace: "team-a", name: "web")
+            #expect(
+                try await waitUntil(cluster.services) {
+                    $0["sharedlb-system/sharedlb-default-1"] == nil
+                })
+            try await cluster.settle()
+            #expect(try await cluster.ledger().isEmpty)
+            #expect(try await cluster.audit() == [])
+        }
+    }
+
+    @Test("capacity: a member that does not fit gets sharedlb.io/error and a Warning, and is placed when room appears")
+    func capacityAndRetry() async throws {
+        try await Cluster.run(configure: { index in
+            var configuration = testConfiguration(identity: "allocator-\(index)")
+            configuration.placement = PlacementConfiguration(maximumPortsPerLB: 2, maximumLBsPerPool: 1)
+            return configuration
+        }) { cluster in
+            let client = cluster.client
+            _ = try await client.create(loadBalancer("a", namespace: "team-a", ports: [(1000, "TCP"), (1001, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/a"])
+            _ = try await client.create(loadBalancer("b", namespace: "team-a", ports: [(2000, "TCP")]))
+            try await cluster.waitForEndpoints([], failing: ["team-a/b"])
+            #expect(
+                cluster.annotation("team-a/b", SharedLBNames.errorAnnotation)?.contains("no room for 2000/TCP") == true)
+            let events = try await client.list(Event.self, namespace: "team-a")
+            #expect(events.items.contains { $0.reason == "AllocationFailed" && $0.type == "Warning" })
+            try await client.delete(KubeService.self, namespace: "team-a", name: "a")
+            try await cluster.waitForEndpoints(["team-a/b"])
+            #expect(cluster.annotation("team-a/b", SharedLBNames.errorAnnotation) == nil)
+            try await cluster.settle()
+            #expect(try await cluster.audit() == [])
+        }
+    }
+}

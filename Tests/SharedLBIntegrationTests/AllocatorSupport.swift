@@ -1,0 +1,199 @@
+import Foundation
+import Logging
+import SharedLBAPIServer
+import SharedLBAllocation
+import SharedLBController
+import SharedLBCore
+import SharedLBKubernetes
+import Testing
+
+/// Waits until `condition` holds for the informer's snapshot, re-checking on every change.
+func waitUntil<Object: KubernetesObject>(
+    _ informer: Informer<Object>, timeout: Duration = .seconds(20),
+    _ condition: @Sendable @escaping ([String: Object]) -> Bool
+) async throws -> Bool {
+    try await withThrowingTaskGroup(of: Bool.self) { group in
+        group.addTask {
+            if condition(informer.snapshot()) { return true }
+            for await _ in informer.updates where condition(informer.snapshot()) {
+                return true
+            }
+            return false
+        }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return false
+        }
+        let result = try await group.next()!
+        group.cancelAll()
+        return result
+    }
+}
+
+/// Allocators beside an environment, a cloud provider that gives each shared LB an address,
+/// and an informer over every Service for the test to wait on.
+struct Cluster: Sendable {
+    let environment: Environment
+    let services: Informer<KubeService>
+    let allocators: [Allocator]
+    let kills: [AsyncStream<Void>.Continuation]
+
+    var client: KubernetesClient { environment.client }
+    var handler: APIHandler { environment.handler }
+
+    /// Stops allocator `index` as if its process died (no clean-up, no Lease release).
+    func kill(_ index: Int) { kills[index].yield() }
+
+    /// Waits until every listed member carries an endpoint (or, with `failing`, an error).
+    func waitForEndpoints(_ ids: [String], failing: [String] = [], timeout: Duration = .seconds(20)) async throws {
+        let converged = try await waitUntil(services, timeout: timeout) { snapshot in
+            ids.allSatisfy { snapshot[$0]?.metadata.annotations?[SharedLBNames.endpointAnnotation] != nil }
+                && failing.allSatisfy { snapshot[$0]?.metadata.annotations?[SharedLBNames.errorAnnotation] != nil }
+        }
+        if !converged {
+            let state = (ids + failing).map {
+                "\($0): \(services.snapshot()[$0]?.metadata.annotations?.filter { $0.key.hasPrefix("sharedlb.io/") && $0.key != SharedLBNames.requestedAnnotation } ?? [:])"
+            }
+            Issue.record("members did not converge: \(state.joined(separator: "; "))")
+        }
+    }
+
+    /// Waits for a pass of allocator `index`, begun after this call, that wrote nothing: the
+    /// cluster is then as the ledger says.
+    func settle(_ index: Int = 0, timeout: Duration = .seconds(20)) async throws {
+        let allocator = allocators[index]
+        let start = allocator.passes
+        let settled = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                allocator.resync()
+                for await _ in allocator.reconciled where allocator.passes > start && allocator.lastPassWrites == 0 {
+                    return true
+                }
+                return false
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
+            let result = try await group.next()!
+            group.cancelAll()
+            return result
+        }
+        if !settled { Issue.record("allocator \(index) did not settle") }
+    }
+
+    func annotation(_ id: String, _ name: String) -> String? {
+        services.snapshot()[id]?.metadata.annotations?[name]
+    }
+
+    /// The ledger ConfigMaps' data, by name.
+    func ledger() async throws -> [String: [String: String]] {
+        let list = try await client.listAll(
+            ConfigMap.self, namespace: SharedLBNames.defaultNamespace, labelSelector: "sharedlb.io/role=ledger")
+        return Dictionary(uniqueKeysWithValues: list.items.map { ($0.metadata.name!, $0.data ?? [:]) })
+    }
+
+    /// Every DESIGN.md invariant over the live state, once the allocators have settled.
+    func audit(mixedProtocol: Bool = false) async throws -> [Violation] {
+        try await Auditor.load(
+            client: client, namespace: SharedLBNames.defaultNamespace, mixedProtocol: mixedProtocol
+        ).violations()
+    }
+
+    /// Runs `count` allocators (each configured by `configure(index)`) until `body` returns.
+    static func run(
+        allocators count: Int = 1, registerWebhook: Bool = true,
+        configure: @Sendable @escaping (Int) -> AllocatorConfiguration = {
+            testConfiguration(identity: "allocator-\($0)")
+        },
+        _ body: @Sendable @escaping (Cluster) async throws -> Void
+    ) async throws {
+        try await Environment.run { environment in
+            if registerWebhook { try environment.register(failurePolicy: .fail) }
+            let logger = {
+                var logger = Logger(label: "test.allocator")
+                logger.logLevel = .warning
+                return logger
+            }()
+            let client = environment.client
+            let allocators = (0..<count).map {
+                Allocator(client: client, configuration: configure($0), logger: logger)
+            }
+            let streams = (0..<count).map { _ in AsyncStream.makeStream(of: Void.self) }
+            let services = Informer(
+                client: client, type: KubeService.self, namespace: nil, labelSelector: nil, logger: logger)
+            let cluster = Cluster(
+                environment: environment, services: services, allocators: allocators, kills: streams.map(\.1))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (allocator, stream) in zip(allocators, streams.map(\.0)) {
+                    group.addTask {
+                        try await withThrowingTaskGroup(of: Void.self) { inner in
+                            inner.addTask { try? await allocator.run() }
+                            inner.addTask { for await _ in stream { return } }
+                            _ = try await inner.next()
+                            inner.cancelAll()
+                        }
+                    }
+                }
+                group.addTask { try? await services.run() }
+                group.addTask { try? await cluster.playCloudProvider(logger: logger) }
+                for namespace in ["team-a", "team-b"] {
+                    _ = try await client.create(Namespace(metadata: ObjectMeta(name: namespace)))
+                }
+                try await body(cluster)
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// What a cloud controller does: an address on every LoadBalancer Service in the controller namespace.
+    func playCloudProvider(logger: Logger) async throws {
+        let informer = Informer(
+            client: client, type: KubeService.self, namespace: SharedLBNames.defaultNamespace,
+            labelSelector: "sharedlb.io/role=shared-lb", logger: logger)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await informer.run() }
+            var given: [String: String] = [:]
+            for await _ in informer.updates {
+                for service in informer.snapshot().values
+                where service.status?.loadBalancer?.ingress?.isEmpty ?? true
+                    && service.metadata.deletionTimestamp == nil
+                {
+                    let name = service.metadata.name!
+                    let address = given[name] ?? "203.0.113.\(given.count + 1)"
+                    given[name] = address
+                    let status = KubeService.Status(loadBalancer: .init(ingress: [.init(ip: address)]))
+                    var patched = service
+                    patched.status = status
+                    _ = try? await client.update(patched, subresource: "status")
+                }
+            }
+        }
+    }
+}
+
+/// Fast timings for tests: short grace and resync.
+func testConfiguration(identity: String, election: Bool = false) -> AllocatorConfiguration {
+    AllocatorConfiguration(
+        emptyGracePeriod: .seconds(600), resyncInterval: .seconds(30), identity: identity,
+        leaderElection: election
+            ? LeaderElector.Configuration(
+                identity: identity, leaseDuration: .seconds(2), renewDeadline: .milliseconds(1500),
+                retryPeriod: .milliseconds(200))
+            : nil,
+        watchTimeoutSeconds: 60)
+}
+
+func loadBalancer(
+    _ name: String, namespace: String, ports: [(Int, String)], annotations: [String: String] = [:],
+    sourceRanges: [String]? = nil
+) -> KubeService {
+    var service = KubeService(
+        metadata: ObjectMeta(name: name, namespace: namespace, annotations: annotations.isEmpty ? nil : annotations),
+        spec: .init(
+            type: "LoadBalancer",
+            ports: ports.map { KubeService.Port(name: "\($0.1.lowercased())-\($0.0)", protocol: $0.1, port: $0.0) },
+            selector: ["app": name]))
+    service.spec?.loadBalancerSourceRanges = sourceRanges
+    return service
+}
