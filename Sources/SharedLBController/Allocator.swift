@@ -114,6 +114,8 @@ public final class Allocator: Service, Sendable {
         do {
             _ = try await client.create(Namespace(metadata: ObjectMeta(name: configuration.namespace)))
             logger.notice("created namespace \(configuration.namespace)")
+        } catch where error.kind == .alreadyExists {
+            // Another replica was first.
         } catch {
             logger.warning("namespace \(configuration.namespace) is missing and could not be created: \(error)")
         }
@@ -308,6 +310,8 @@ public final class Allocator: Service, Sendable {
             created = try await client.create(
                 SharedService.make(shard: shard, namespace: namespace, hostnames: hostnames))
         } catch {
+            // Our watch has not shown it yet (or a racing allocator made it): the next pass compares.
+            if error.kind == .alreadyExists { return nil }
             guard error.kind == .invalid else { throw error }
             logger.error("shared LB \(namespace)/\(shard.sharedService) was refused: \(error)")
             return nil

@@ -62,6 +62,9 @@ public final class KubernetesClient: Sendable {
         var httpConfiguration = HTTPClient.Configuration(tlsConfiguration: try configuration.tlsConfiguration())
         httpConfiguration.httpVersion = .http1Only
         httpConfiguration.timeout.connect = .seconds(10)
+        // Every watch holds a connection for its whole life (an allocator keeps four open):
+        // AHC's default of 8 per host would leave requests queueing behind them.
+        httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         // Idle connections (and watches, whose server-side timeout is below this) are cut after this.
         httpConfiguration.timeout.read = .seconds(330)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)

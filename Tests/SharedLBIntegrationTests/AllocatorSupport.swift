@@ -30,6 +30,23 @@ func waitUntil<Object: KubernetesObject>(
     }
 }
 
+struct TimedOut: Error {}
+
+/// Runs `body`, failing with ``TimedOut`` (and cancelling it) when it takes longer than `timeout`.
+func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @Sendable @escaping () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = try await group.next()!
+        group.cancelAll()
+        guard let first else { throw TimedOut() }
+        return first
+    }
+}
+
 /// Allocators beside an environment, a cloud provider that gives each shared LB an address,
 /// and an informer over every Service for the test to wait on.
 struct Cluster: Sendable {

@@ -1,0 +1,191 @@
+import Foundation
+import Logging
+import SharedLBAPIServer
+import SharedLBAllocation
+import SharedLBController
+import SharedLBCore
+import SharedLBKubernetes
+import Testing
+
+@Suite("Allocator: endpoints, races, leadership and faults")
+struct AllocatorFaultTests {
+    /// A Pod with an address, as the kubelet would report it.
+    func pod(_ client: KubernetesClient, _ namespace: String, _ name: String, ip: String) async throws -> Pod {
+        let created = try await client.create(Pod(metadata: ObjectMeta(name: name, namespace: namespace)))
+        var running = created
+        running.status = Pod.Status(phase: "Running", podIP: ip, podIPs: [Pod.PodIP(ip: ip)])
+        return try await client.update(running, subresource: "status")
+    }
+
+    func endpoint(_ pod: Pod, address: String? = nil) -> EndpointSlice.Endpoint {
+        EndpointSlice.Endpoint(
+            addresses: [address ?? pod.status!.podIP!],
+            conditions: .init(ready: true, serving: true, terminating: false),
+            targetRef: ObjectReference(
+                kind: "Pod", namespace: pod.metadata.namespace, name: pod.metadata.name, uid: pod.metadata.uid),
+            nodeName: "node-1", zone: "zone-a")
+    }
+
+    @Test("endpoints are mirrored slice by slice, only for the member's own pods, and follow changes")
+    func mirroring() async throws {
+        try await Cluster.run { cluster in
+            let client = cluster.client
+            _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(8080, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/web"])
+            let web1 = try await pod(client, "team-a", "web-1", ip: "10.244.1.11")
+            let web2 = try await pod(client, "team-a", "web-2", ip: "10.244.1.12")
+            let secret = try await pod(client, "team-b", "secret-db", ip: "10.244.2.50")
+            // The member's slice, as kube-controller-manager writes it, plus two forged endpoints:
+            // a pod of another namespace, and the member's pod name with someone else's address.
+            var source = EndpointSlice(
+                metadata: ObjectMeta(
+                    name: "web-abcde", namespace: "team-a",
+                    labels: [
+                        "kubernetes.io/service-name": "web",
+                        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+                    ]),
+                endpoints: [endpoint(web1), endpoint(secret), endpoint(web2, address: "10.244.2.50")],
+                ports: [EndpointSlice.Port(name: "tcp-8080", protocol: "TCP", port: 8080)])
+            source = try await client.create(source)
+            let mirrors = Informer(
+                client: client, type: EndpointSlice.self, namespace: SharedLBNames.defaultNamespace,
+                labelSelector: "endpointslice.kubernetes.io/managed-by=allocator.sharedlb.io")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try? await mirrors.run() }
+                #expect(
+                    try await waitUntil(mirrors) { slices in
+                        slices.values.contains { $0.endpoints?.map(\.addresses) == [["10.244.1.11"]] }
+                    })
+                let mirrored = try #require(mirrors.snapshot().values.first)
+                #expect(mirrored.metadata.labels?["kubernetes.io/service-name"] == "sharedlb-default-1")
+                #expect(mirrored.ports?.map(\.name) == ["tcp-8080"])
+                #expect(mirrored.metadata.ownerReferences?.map(\.name) == ["sharedlb-default-1"])
+                // The member scales: the mirror follows.
+                source.endpoints = [endpoint(web1), endpoint(web2)]
+                _ = try await client.update(source)
+                #expect(
+                    try await waitUntil(mirrors) { slices in
+                        slices.values.contains {
+                            $0.endpoints?.map(\.addresses) == [["10.244.1.11"], ["10.244.1.12"]]
+                        }
+                    })
+                group.cancelAll()
+            }
+            try await cluster.settle()
+            #expect(try await cluster.audit() == [])
+        }
+    }
+
+    @Test("two allocators racing without leader election never give one slot to two members")
+    func racing() async throws {
+        try await Cluster.run(allocators: 2) { cluster in
+            let client = cluster.client
+            var ids: [String] = []
+            for index in 0..<16 {
+                let namespace = index % 2 == 0 ? "team-a" : "team-b"
+                _ = try await client.create(
+                    loadBalancer("svc-\(index)", namespace: namespace, ports: [(80 + index % 3, "TCP")]))
+                ids.append("\(namespace)/svc-\(index)")
+            }
+            try await cluster.waitForEndpoints(ids, timeout: .seconds(30))
+            try await cluster.settle(0)
+            try await cluster.settle(1)
+            #expect(try await cluster.audit() == [])
+            // Three ports, sixteen members: each LB holds each port once.
+            let ledger = try await cluster.ledger()
+            #expect(ledger.count >= 6)
+        }
+    }
+
+    @Test("leader election: only the leader writes; a standby takes over when the leader dies")
+    func failover() async throws {
+        try await Cluster.run(
+            allocators: 2, configure: { testConfiguration(identity: "allocator-\($0)", election: true) }
+        ) {
+            cluster in
+            let client = cluster.client
+            _ = try await client.create(loadBalancer("one", namespace: "team-a", ports: [(80, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/one"])
+            let leader = try #require(cluster.allocators.firstIndex { $0.isLeader })
+            let standby = 1 - leader
+            #expect(!cluster.allocators[standby].isLeader)
+            #expect(cluster.allocators[standby].passes == 0)
+            cluster.kill(leader)
+            let started = ContinuousClock.now
+            _ = try await client.create(loadBalancer("two", namespace: "team-a", ports: [(81, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/two"])
+            // Lease 2 s: within a lease duration plus a pass or two.
+            #expect(ContinuousClock.now - started < .seconds(6))
+            #expect(cluster.allocators[standby].isLeader)
+            let lease = try await client.get(
+                Lease.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-allocator")
+            #expect(lease.spec?.holderIdentity == "allocator-\(standby)")
+            #expect(lease.spec?.leaseTransitions == 1)
+            #expect(
+                cluster.annotation("team-a/one", SharedLBNames.sharedServiceAnnotation)
+                    == "sharedlb-system/sharedlb-default-1")
+        }
+    }
+
+    @Test("a leader that cannot renew stops being the leader within the renew deadline")
+    func leaderLosesLease() async throws {
+        try await Environment.run { environment in
+            _ = try await environment.client.create(
+                Namespace(metadata: ObjectMeta(name: SharedLBNames.defaultNamespace)))
+            let elector = LeaderElector(
+                client: environment.client,
+                configuration: .init(
+                    identity: "solo", leaseDuration: .seconds(2), renewDeadline: .milliseconds(800),
+                    retryPeriod: .milliseconds(100)),
+                logger: Logger(label: "elector"))
+            try await withTimeout(.seconds(20)) {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { try? await elector.run() }
+                    var changes = elector.changes.makeAsyncIterator()
+                    _ = await changes.next()
+                    #expect(elector.isLeader)
+                    environment.handler.inject(
+                        .init(verb: "update", resource: "leases", count: 1000, status: .internalError("etcd timeout")))
+                    let lost = ContinuousClock.now
+                    _ = await changes.next()
+                    #expect(!elector.isLeader)
+                    #expect(ContinuousClock.now - lost < .milliseconds(1200))
+                    environment.handler.clearFaults()
+                    _ = await changes.next()
+                    #expect(elector.isLeader)
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+
+    @Test("409 storms, 429 with Retry-After, 500s and dropped watches mid-burst: the allocator converges")
+    func faults() async throws {
+        try await Cluster.run { cluster in
+            let client = cluster.client
+            let handler = cluster.handler
+            handler.inject(.init(verb: "patch", resource: "configmaps", count: 3, status: .conflict("configmaps", "x")))
+            handler.inject(.init(verb: "create", resource: "configmaps", count: 1, status: .internalError("etcd")))
+            handler.inject(
+                .init(verb: "patch", resource: "services", count: 3, status: .tooManyRequests(retryAfterSeconds: 1)))
+            handler.inject(.init(verb: "create", resource: "services", count: 2, status: .internalError("etcd")))
+            var ids: [String] = []
+            for index in 0..<12 {
+                if index == 6 { handler.store.dropWatches() }
+                // The test's own creates meet the injected 500s too: a user would retry.
+                let service = loadBalancer("svc-\(index)", namespace: "team-a", ports: [(1000 + index % 4, "TCP")])
+                for attempt in 1...5 {
+                    do {
+                        _ = try await client.create(service)
+                        break
+                    } catch let error as KubernetesError where error.kind == .serverError && attempt < 5 {}
+                }
+                ids.append("team-a/svc-\(index)")
+            }
+            handler.store.dropWatches()
+            try await cluster.waitForEndpoints(ids, timeout: .seconds(40))
+            try await cluster.settle()
+            #expect(try await cluster.audit() == [])
+        }
+    }
+}
