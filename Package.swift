@@ -118,6 +118,9 @@ let package = Package(
             name: "sharedlb",
             dependencies: [
                 "SharedLBCore",
+                "SharedLBAllocation",
+                "SharedLBController",
+                "SharedLBKubernetes",
                 "SharedLBCertificates",
                 "SharedLBWebhook",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

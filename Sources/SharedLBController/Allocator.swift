@@ -114,7 +114,7 @@ public final class Allocator: Service, Sendable {
         do {
             _ = try await client.create(Namespace(metadata: ObjectMeta(name: configuration.namespace)))
             logger.notice("created namespace \(configuration.namespace)")
-        } catch where error.kind == .alreadyExists {
+        } catch  where error.kind == .alreadyExists {
             // Another replica was first.
         } catch {
             logger.warning("namespace \(configuration.namespace) is missing and could not be created: \(error)")

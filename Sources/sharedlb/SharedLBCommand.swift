@@ -17,6 +17,9 @@ struct SharedLBCommand: AsyncParsableCommand {
                 --url https://192.0.2.10:8443/mutate | kubectl apply -f -
             """,
         version: "0.1.0",
-        subcommands: [WebhookCommand.self, CertsCommand.self, WebhookConfigCommand.self]
+        subcommands: [
+            WebhookCommand.self, AllocatorCommand.self, RunCommand.self, AuditCommand.self, RestoreCommand.self,
+            CertsCommand.self, WebhookConfigCommand.self,
+        ]
     )
 }

@@ -29,6 +29,26 @@ struct WebhookCommand: AsyncParsableCommand {
             """
     )
 
+    @OptionGroup var webhook: WebhookOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let logger = logging.bootstrap(label: "sharedlb.webhook")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let server = try webhook.makeServer(registry: registry, logger: logger)
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: server.services,
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        groupConfiguration.maximumGracefulShutdownDuration = webhook.shutdownDelay.duration + .seconds(30)
+        try await ServiceGroup(configuration: groupConfiguration).run()
+    }
+}
+
+/// The webhook's flags, shared by `webhook` and `run`.
+struct WebhookOptions: ParsableArguments {
     static let defaultCertificate = "certs/tls.crt"
     static let defaultKey = "certs/tls.key"
 
@@ -72,8 +92,6 @@ struct WebhookCommand: AsyncParsableCommand {
     @Option(help: "Event-loop threads serving HTTPS (default: one per available core).")
     var threads: Int?
 
-    @OptionGroup var logging: LoggingOptions
-
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard certReloadInterval.duration >= .milliseconds(10) else {
@@ -81,12 +99,9 @@ struct WebhookCommand: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
-        let logger = logging.bootstrap(label: "sharedlb.webhook")
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    /// The server, its certificate files minted first when the defaults point at nothing.
+    func makeServer(registry: PrometheusCollectorRegistry, logger: Logger) throws -> WebhookServer {
         try createDevelopmentCertificateIfNeeded(logger: logger)
-
         let configuration = WebhookConfiguration(
             host: listen.host,
             port: listen.port,
@@ -101,15 +116,7 @@ struct WebhookCommand: AsyncParsableCommand {
             shutdownDelay: shutdownDelay.duration,
             eventLoopThreads: threads
         )
-        let webhook = WebhookServer(
-            configuration: configuration, metrics: WebhookMetrics(registry: registry), logger: logger)
-        var groupConfiguration = ServiceGroupConfiguration(
-            services: webhook.services,
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        )
-        groupConfiguration.maximumGracefulShutdownDuration = shutdownDelay.duration + .seconds(30)
-        try await ServiceGroup(configuration: groupConfiguration).run()
+        return WebhookServer(configuration: configuration, metrics: WebhookMetrics(registry: registry), logger: logger)
     }
 
     /// `sharedlb webhook` on a fresh machine needs no setup: with the default paths and no

@@ -199,3 +199,19 @@ struct LedgerTests {
         #expect(SharedService.endpoint(allocations: allocations, ingress: [:]) == nil)
     }
 }
+
+@Suite("Restore")
+struct RestoreTests {
+    @Test("a converted Service (fixture 13a) gets back what it asked for, and only SharedLB's fields change")
+    func restorePatch() throws {
+        let service = try Fixtures.decode(KubeService.self, "13a-get-service.json")
+        let patch = try #require(Restore.patch(for: service))
+        #expect(
+            JSONWriter.encode(patch, sortedKeys: true)
+                == #"{"metadata":{"annotations":{"sharedlb.io/dedicated":"true","sharedlb.io/requested":null},"labels":{"sharedlb.io/managed":null}},"spec":{"allocateLoadBalancerNodePorts":true,"externalTrafficPolicy":"Cluster","type":"LoadBalancer"}}"#
+        )
+        var plain = service
+        plain.metadata.labels = nil
+        #expect(Restore.patch(for: plain) == nil)
+    }
+}

@@ -183,3 +183,31 @@ struct AllocatorEndToEndTests {
         }
     }
 }
+
+@Suite("sharedlb restore against the API server, with the webhook still registered")
+struct RestoreEndToEndTests {
+    @Test("every member becomes the LoadBalancer it asked for, source ranges included, and the webhook leaves it alone")
+    func restore() async throws {
+        try await Cluster.run { cluster in
+            let client = cluster.client
+            _ = try await client.create(
+                loadBalancer("db", namespace: "team-a", ports: [(5432, "TCP")], sourceRanges: ["10.0.0.0/8"]))
+            try await cluster.waitForEndpoints(["team-a/db"])
+            cluster.kill(0)
+            let dry = try await Restore.all(client: client, dryRun: true)
+            #expect(dry.map(\.id) == ["team-a/db"])
+            #expect(try await client.get(KubeService.self, namespace: "team-a", name: "db").spec?.type == "ClusterIP")
+            let outcomes = try await Restore.all(client: client, dryRun: false)
+            #expect(outcomes.allSatisfy { $0.error == nil })
+            let restored = try await client.get(KubeService.self, namespace: "team-a", name: "db")
+            #expect(restored.spec?.type == "LoadBalancer")
+            #expect(restored.spec?.loadBalancerSourceRanges == ["10.0.0.0/8"])
+            #expect(restored.spec?.externalTrafficPolicy == "Cluster")
+            #expect(restored.spec?.ports?.first?.nodePort != nil)
+            #expect(restored.metadata.labels?[SharedLBNames.managedLabel] == nil)
+            #expect(restored.metadata.annotations?[SharedLBNames.requestedAnnotation] == nil)
+            #expect(restored.metadata.annotations?[SharedLBNames.endpointAnnotation] == nil)
+            #expect(restored.metadata.annotations?[SharedLBNames.dedicatedAnnotation] == "true")
+        }
+    }
+}

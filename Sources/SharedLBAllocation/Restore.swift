@@ -1,0 +1,38 @@
+public import SharedLBCore
+
+/// `sharedlb restore`, the way out: a member becomes the LoadBalancer Service it asked for.
+public enum Restore {
+    /// The merge patch that turns a managed Service back into its own LoadBalancer: `type`
+    /// and every LB-only field from `sharedlb.io/requested` (ports stay as they are now, node
+    /// ports are allocated afresh), SharedLB's label and annotations removed, and
+    /// `sharedlb.io/dedicated: "true"` so a webhook that is still installed leaves it alone.
+    /// Nil for a Service that is not managed.
+    public static func patch(for service: KubeService) -> JSONValue? {
+        guard service.metadata.labels?[SharedLBNames.managedLabel] != nil else { return nil }
+        var spec = JSONObject([("type", .string("LoadBalancer"))])
+        if let text = service.metadata.annotations?[SharedLBNames.requestedAnnotation],
+            case .object(let requested)? = try? JSONParser.parse(Array(text.utf8))
+        {
+            for member in requested.members where member.key != "ports" && !member.value.isNull {
+                spec[member.key] = member.value
+            }
+        }
+        var annotations = JSONObject()
+        for annotation in SharedLBNames.memberAnnotations where service.metadata.annotations?[annotation] != nil {
+            annotations[annotation] = .null
+        }
+        annotations[SharedLBNames.dedicatedAnnotation] = .string("true")
+        return .object(
+            JSONObject([
+                (
+                    "metadata",
+                    .object(
+                        JSONObject([
+                            ("labels", .object(JSONObject([(SharedLBNames.managedLabel, .null)]))),
+                            ("annotations", .object(annotations)),
+                        ]))
+                ),
+                ("spec", .object(spec)),
+            ]))
+    }
+}

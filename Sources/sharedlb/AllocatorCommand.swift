@@ -1,0 +1,198 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import SharedLBAllocation
+import SharedLBController
+import SharedLBCore
+import SharedLBKubernetes
+
+/// Where the API server is: shared by every command that talks to one.
+struct KubeconfigOptions: ParsableArguments {
+    @Option(help: "Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).")
+    var kubeconfig: String?
+
+    @Option(help: "Kubeconfig context (default: the current context).")
+    var context: String?
+
+    func makeClient() throws -> KubernetesClient {
+        try KubernetesClient(configuration: ClientConfiguration.resolve(kubeconfig: kubeconfig, context: context))
+    }
+}
+
+/// `--mixed-protocol allow|deny`.
+enum MixedProtocol: String, ExpressibleByArgument, CaseIterable {
+    case allow, deny
+}
+
+/// `--port-policy preserve|remap`.
+enum PortPolicyArgument: String, ExpressibleByArgument, CaseIterable {
+    case preserve, remap
+
+    var policy: PortPolicy { self == .preserve ? .preserve : .remap }
+}
+
+/// A port range, `20000-29999`.
+struct PortRange: ExpressibleByArgument, CustomStringConvertible {
+    var range: ClosedRange<Int>
+
+    init?(argument: String) {
+        let parts = argument.split(separator: "-")
+        guard parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), 1 <= low, low <= high,
+            high <= 65535
+        else { return nil }
+        range = low...high
+    }
+
+    var description: String { "\(range.lowerBound)-\(range.upperBound)" }
+}
+
+/// The allocator's flags, shared by `allocator` and `run`.
+struct AllocatorOptions: ParsableArguments {
+    @OptionGroup var cluster: KubeconfigOptions
+
+    @Option(help: "Controller namespace: shared LB Services, the ledger, mirrored EndpointSlices, the Lease.")
+    var namespace = SharedLBNames.defaultNamespace
+
+    @Flag(inversion: .prefixedNo, help: "Create the controller namespace when it is missing (and permitted).")
+    var createNamespace = true
+
+    @Option(name: .customLong("max-ports-per-lb"), help: "Listeners per shared LB (AWS NLB: 50; at most 1000).")
+    var maxPortsPerLB = 50
+
+    @Option(
+        name: .customLong("max-lbs-per-pool"),
+        help: "Shared LBs per pool; 0 for no limit. Past it, members get sharedlb.io/error.")
+    var maxLBsPerPool = 100
+
+    @Option(help: "Default port policy: preserve (external port = requested port) or remap.")
+    var portPolicy: PortPolicyArgument = .preserve
+
+    @Option(help: "Where the remap policy finds a free port for a taken one.")
+    var remapPorts = PortRange(argument: "20000-29999")!
+
+    @Option(help: "allow: one shared LB may mix TCP, UDP and SCTP (needs MixedProtocolLBService, v1.26+).")
+    var mixedProtocol: MixedProtocol = .deny
+
+    @Option(help: "How long an emptied shared LB is kept before it is deleted (keeps its address over a re-create).")
+    var emptyGrace = DurationArgument("10m")
+
+    @Option(help: "Full reconcile at least this often.")
+    var resync = DurationArgument("5m")
+
+    @Flag(inversion: .prefixedNo, help: "Elect a leader through a Lease; only the leader writes.")
+    var leaderElect = true
+
+    @Option(help: "Lease duration: a standby takes over after this long without renewal.")
+    var leaseDuration = DurationArgument("15s")
+
+    @Option(help: "A leader that has not renewed within this stops writing.")
+    var renewDeadline = DurationArgument("10s")
+
+    @Option(help: "How often the Lease is renewed or tried.")
+    var retryPeriod = DurationArgument("2s")
+
+    @Option(help: "This instance's name in the Lease and in Events (default: hostname and process id).")
+    var identity: String?
+
+    func validate() throws {
+        guard (1...PlacementConfiguration.portsPerLBLimit).contains(maxPortsPerLB) else {
+            throw ValidationError("--max-ports-per-lb must be 1...\(PlacementConfiguration.portsPerLBLimit)")
+        }
+        guard maxLBsPerPool >= 0 else { throw ValidationError("--max-lbs-per-pool must not be negative") }
+        let (lease, renew, retry) = (leaseDuration.duration, renewDeadline.duration, retryPeriod.duration)
+        guard retry > .zero, retry < renew, renew < lease
+        else {
+            throw ValidationError("need 0 < --retry-period < --renew-deadline < --lease-duration")
+        }
+        guard Naming.isDNSLabel(namespace) else { throw ValidationError("--namespace must be a DNS label") }
+    }
+
+    var configuration: AllocatorConfiguration {
+        let identity = identity ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        return AllocatorConfiguration(
+            namespace: namespace,
+            placement: PlacementConfiguration(
+                maximumPortsPerLB: maxPortsPerLB, maximumLBsPerPool: maxLBsPerPool, defaultPolicy: portPolicy.policy,
+                remapRange: remapPorts.range, mixedProtocol: mixedProtocol == .allow),
+            emptyGracePeriod: emptyGrace.duration, resyncInterval: resync.duration, identity: identity,
+            leaderElection: leaderElect
+                ? LeaderElector.Configuration(
+                    namespace: namespace, identity: identity, leaseDuration: leaseDuration.duration,
+                    renewDeadline: renewDeadline.duration, retryPeriod: retryPeriod.duration)
+                : nil,
+            createNamespace: createNamespace)
+    }
+}
+
+struct AllocatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allocator",
+        abstract: "Run the controller that places converted Services on shared load balancers.",
+        discussion: """
+            Watches Services labelled sharedlb.io/managed=true, places their ports on shared \
+            `type: LoadBalancer` Services in --namespace, records every allocation in ConfigMaps \
+            labelled sharedlb.io/role=ledger (compare-and-swap writes), mirrors each member's \
+            EndpointSlices onto its shared LB, and annotates members with sharedlb.io/endpoint \
+            once the shared LB has an address. With --leader-elect (the default) only the holder \
+            of the Lease sharedlb-allocator writes. SIGTERM/SIGINT: the Lease is released.
+            """
+    )
+
+    @OptionGroup var allocator: AllocatorOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let logger = logging.bootstrap(label: "sharedlb.allocator")
+        let client = try allocator.cluster.makeClient()
+        let controller = Allocator(client: client, configuration: allocator.configuration, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [controller], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+}
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the webhook and the allocator in one process (small clusters, development).",
+        discussion: """
+            Out of cluster, for development:
+              sharedlb certs --ip 192.0.2.10
+              sharedlb webhook-config --ca certs/ca.crt --url https://192.0.2.10:8443/mutate | kubectl apply -f -
+              sharedlb run --kubeconfig ~/.kube/config --listen 0.0.0.0:8443
+            """
+    )
+
+    @OptionGroup var webhook: WebhookOptions
+    @OptionGroup var allocator: AllocatorOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let logger = logging.bootstrap(label: "sharedlb")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let server = try webhook.makeServer(registry: registry, logger: logger)
+        let client = try allocator.cluster.makeClient()
+        let controller = Allocator(client: client, configuration: allocator.configuration, logger: logger)
+        var configuration = ServiceGroupConfiguration(
+            services: server.services + [controller], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = webhook.shutdownDelay.duration + .seconds(30)
+        do {
+            try await ServiceGroup(configuration: configuration).run()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+}
