@@ -23,12 +23,14 @@ public final class Allocator: Service, Sendable {
     public let configuration: AllocatorConfiguration
     let client: KubernetesClient
     let logger: Logger
-    let events: EventRecorder
+    let recorder: EventRecorder
     let elector: LeaderElector?
     let services: Informer<KubeService>
     let slices: Informer<EndpointSlice>
     let pods: Informer<Pod>
     let ledger: Informer<ConfigMap>
+    /// Events in the controller namespace: the cloud's verdict on shared LBs.
+    let events: Informer<Event>
     private let state = Mutex(State())
     /// A signal after each completed reconcile pass (coalescing; for tests and `demo`).
     public let reconciled: AsyncStream<Void>
@@ -58,7 +60,7 @@ public final class Allocator: Service, Sendable {
         self.logger = logger
         (reconciled, reconciledSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (kicks, kick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        events = EventRecorder(client: client, controller: "allocator.sharedlb.io", instance: configuration.identity)
+        recorder = EventRecorder(client: client, controller: "allocator.sharedlb.io", instance: configuration.identity)
         elector = configuration.leaderElection.map {
             LeaderElector(client: client, configuration: $0, logger: logger)
         }
@@ -72,6 +74,9 @@ public final class Allocator: Service, Sendable {
         pods = Informer(
             client: client, type: Pod.self, namespace: nil, labelSelector: nil, watchTimeoutSeconds: timeout,
             logger: logger)
+        events = Informer(
+            client: client, type: Event.self, namespace: configuration.namespace, labelSelector: nil,
+            watchTimeoutSeconds: timeout, logger: logger)
         ledger = Informer(
             client: client, type: ConfigMap.self, namespace: configuration.namespace,
             labelSelector: "\(SharedLBNames.roleLabel)=\(SharedLBNames.ledgerRole)", watchTimeoutSeconds: timeout,
@@ -133,7 +138,8 @@ public final class Allocator: Service, Sendable {
             group.addTask { try await self.slices.run() }
             group.addTask { try await self.pods.run() }
             group.addTask { try await self.ledger.run() }
-            var signals = [services.updates, slices.updates, pods.updates, ledger.updates]
+            group.addTask { try await self.events.run() }
+            var signals = [services.updates, slices.updates, pods.updates, ledger.updates, events.updates]
             if let elector { signals.append(elector.changes) }
             for signal in signals {
                 group.addTask {
@@ -159,7 +165,7 @@ public final class Allocator: Service, Sendable {
                 var failures = 0
                 for await _ in self.kicks {
                     guard self.services.hasSynced, self.slices.hasSynced, self.pods.hasSynced,
-                        self.ledger.hasSynced, self.isLeader
+                        self.ledger.hasSynced, self.events.hasSynced, self.isLeader
                     else { continue }
                     do {
                         try await self.reconcile()
@@ -267,6 +273,10 @@ public final class Allocator: Service, Sendable {
         }
         var liveShared: [String: KubeService] = [:]
         for service in sharedServices { liveShared[service.metadata.name ?? ""] = service }
+        // Shared LBs that fail (refused by the API server, or failed by the cloud): their
+        // members are told, and the pass goes on.
+        var failed = LoadBalancerHealth.failures(
+            events: Array(events.snapshot().values), sharedServices: Set(placement.shards.keys))
         for name in placement.shards.keys.sorted() {
             let shard = placement.shards[name]!
             let hostnames = Set(shard.allocations.map(\.uid)).flatMap { membersByUID[$0]?.hostnames ?? [] }
@@ -278,13 +288,23 @@ public final class Allocator: Service, Sendable {
                 }
                 if let patch = SharedService.patch(current: current, shard: shard, hostnames: hostnames) {
                     try checkLeader()
-                    let updated = try await client.patch(
-                        KubeService.self, namespace: namespace, name: name, patch: .merge(patch))
-                    record(service: updated, replacing: current.metadata.resourceVersion)
-                    liveShared[name] = updated
+                    do {
+                        let updated = try await client.patch(
+                            KubeService.self, namespace: namespace, name: name, patch: .merge(patch))
+                        record(service: updated, replacing: current.metadata.resourceVersion)
+                        liveShared[name] = updated
+                    } catch {
+                        guard error.kind == .invalid else { throw error }
+                        logger.error("shared LB \(namespace)/\(name) change was refused: \(error)")
+                        failed[name] = "shared LB \(name) was refused: \(error.message)"
+                    }
                 }
-            } else if let created = try await createShared(shard, hostnames: hostnames) {
-                liveShared[name] = created
+            } else {
+                switch try await createShared(shard, hostnames: hostnames) {
+                case .success(let created?): liveShared[name] = created
+                case .success(nil): break
+                case .failure(let error): failed[name] = "shared LB \(name) was refused: \(error.message)"
+                }
             }
         }
         try await collectEmpty(
@@ -297,12 +317,14 @@ public final class Allocator: Service, Sendable {
         // 4. Results on members.
         try await report(
             placement: placement, byMember: byMember, members: membersByUID, services: serviceSnapshot,
-            liveShared: liveShared)
+            liveShared: liveShared, failed: failed)
     }
 
     /// Creates a shared LB Service; nil when the API server refuses it (422, for example mixed
     /// protocols on an older API server): that fails this LB's members, not the whole pass.
-    func createShared(_ shard: LedgerShard, hostnames: [String]) async throws -> KubeService? {
+    func createShared(_ shard: LedgerShard, hostnames: [String]) async throws -> Result<
+        KubeService?, KubernetesError
+    > {
         try checkLeader()
         let namespace = configuration.namespace
         let created: KubeService
@@ -311,14 +333,14 @@ public final class Allocator: Service, Sendable {
                 SharedService.make(shard: shard, namespace: namespace, hostnames: hostnames))
         } catch {
             // Our watch has not shown it yet (or a racing allocator made it): the next pass compares.
-            if error.kind == .alreadyExists { return nil }
+            if error.kind == .alreadyExists { return .success(nil) }
             guard error.kind == .invalid else { throw error }
             logger.error("shared LB \(namespace)/\(shard.sharedService) was refused: \(error)")
-            return nil
+            return .failure(error)
         }
         logger.notice("created shared LB \(namespace)/\(shard.sharedService)")
         record(service: created, replacing: nil)
-        return created
+        return .success(created)
     }
 
     /// Called before every write: only a leader writes, and writes are counted.
@@ -510,7 +532,7 @@ public final class Allocator: Service, Sendable {
 
     func report(
         placement: Placement, byMember: [String: [String: [Allocation]]], members: [String: Member],
-        services: [String: KubeService], liveShared: [String: KubeService]
+        services: [String: KubeService], liveShared: [String: KubeService], failed: [String: String]
     ) async throws {
         let namespace = configuration.namespace
         var ingress: [String: [KubeService.Ingress]] = [:]
@@ -528,7 +550,9 @@ public final class Allocator: Service, Sendable {
                 wanted[SharedLBNames.endpointAnnotation] = endpoint
                 wanted[SharedLBNames.sharedServiceAnnotation] =
                     endpoint == nil ? nil : shared.joined(separator: ",")
-                wanted[SharedLBNames.errorAnnotation] = placement.failures[uid]
+                let problems =
+                    [placement.failures[uid]].compactMap { $0 } + allocations.keys.sorted().compactMap { failed[$0] }
+                wanted[SharedLBNames.errorAnnotation] = problems.isEmpty ? nil : problems.joined(separator: "; ")
                 try await apply(
                     wanted, to: service, member: member, moves: placement.moves[uid], annotations: annotations)
             } else if annotations[SharedLBNames.endpointAnnotation] != nil
@@ -581,7 +605,7 @@ public final class Allocator: Service, Sendable {
                 apiVersion: "v1", kind: "Service", namespace: service.metadata.namespace, name: service.metadata.name,
                 uid: service.metadata.uid)
             do {
-                try await events.record(
+                try await recorder.record(
                     regarding: reference, type: type, reason: reason, action: "Allocate", note: note)
             } catch {
                 logger.warning("could not record event \(reason) on \(key(service.metadata)): \(error)")

@@ -154,3 +154,30 @@ struct MirroringTests {
             ], "\(auditor.violations())")
     }
 }
+
+@Suite("Cloud verdicts on shared LBs")
+struct LoadBalancerHealthTests {
+    func event(_ reason: String, _ type: String, at time: String, on name: String = "sharedlb-default-1") -> Event {
+        Event(
+            metadata: ObjectMeta(name: "\(name).\(reason)", namespace: "sharedlb-system"), eventTime: time,
+            reportingController: "service-controller", reportingInstance: "kcm", action: "Sync", reason: reason,
+            regarding: ObjectReference(kind: "Service", namespace: "sharedlb-system", name: name),
+            note: "quota exceeded",
+            type: type)
+    }
+
+    @Test("the latest Event decides: a failure is reported until a later success, whatever the time precision")
+    func latestWins() {
+        let failed = event("SyncLoadBalancerFailed", "Warning", at: "2026-11-27T02:51:22.500000Z")
+        let ensured = event("EnsuredLoadBalancer", "Normal", at: "2026-11-27T02:51:22Z")
+        let lbs: Set<String> = ["sharedlb-default-1"]
+        #expect(
+            LoadBalancerHealth.failures(events: [ensured, failed], sharedServices: lbs)
+                == ["sharedlb-default-1": "shared LB sharedlb-default-1: SyncLoadBalancerFailed: quota exceeded"])
+        let later = event("EnsuredLoadBalancer", "Normal", at: "2026-11-27T02:51:23Z")
+        #expect(LoadBalancerHealth.failures(events: [failed, later], sharedServices: lbs).isEmpty)
+        // Events about other objects do not count.
+        let other = event("SyncLoadBalancerFailed", "Warning", at: "2026-11-27T03:00:00Z", on: "someone-else")
+        #expect(LoadBalancerHealth.failures(events: [other], sharedServices: lbs).isEmpty)
+    }
+}

@@ -211,3 +211,31 @@ struct RestoreEndToEndTests {
         }
     }
 }
+
+@Suite("Allocator: the cloud's verdict on a shared LB")
+struct CloudFailureTests {
+    @Test("a SyncLoadBalancerFailed Event on a shared LB is reported to its members, and cleared by a later success")
+    func cloudFailure() async throws {
+        try await Cluster.run { cluster in
+            let client = cluster.client
+            _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/web"])
+            let recorder = EventRecorder(client: client, controller: "service-controller", instance: "kcm")
+            let reference = ObjectReference(
+                apiVersion: "v1", kind: "Service", namespace: SharedLBNames.defaultNamespace, name: "sharedlb-default-1"
+            )
+            try await recorder.record(
+                regarding: reference, type: .warning, reason: "SyncLoadBalancerFailed", action: "Sync",
+                note: "TooManyLoadBalancers: quota exceeded")
+            try await cluster.waitForEndpoints(["team-a/web"], failing: ["team-a/web"])
+            #expect(cluster.annotation("team-a/web", SharedLBNames.errorAnnotation)?.contains("quota exceeded") == true)
+            try await recorder.record(
+                regarding: reference, type: .normal, reason: "EnsuredLoadBalancer", action: "Sync",
+                note: "Ensured load balancer", now: Date().addingTimeInterval(1))
+            #expect(
+                try await waitUntil(cluster.services) {
+                    $0["team-a/web"]?.metadata.annotations?[SharedLBNames.errorAnnotation] == nil
+                })
+        }
+    }
+}

@@ -1,0 +1,38 @@
+public import SharedLBCore
+
+/// What the cloud says about shared LBs, from the Events it records on them (the service
+/// controller's `SyncLoadBalancerFailed`, `EnsuringLoadBalancer`, `EnsuredLoadBalancer`...).
+public enum LoadBalancerHealth {
+    /// The shared LBs whose most recent Event is a failure (`Warning`, reason ending in
+    /// `Failed`), with a message for their members. A later success clears it.
+    public static func failures(events: [Event], sharedServices: Set<String>) -> [String: String] {
+        var latest: [String: (time: String, event: Event)] = [:]
+        for event in events {
+            guard let regarding = event.regarding, regarding.kind == "Service", let name = regarding.name,
+                sharedServices.contains(name)
+            else { continue }
+            let time = sortableTime(
+                event.series?.lastObservedTime ?? event.eventTime ?? event.metadata.creationTimestamp)
+            if let previous = latest[name], previous.time > time { continue }
+            latest[name] = (time, event)
+        }
+        var failures: [String: String] = [:]
+        for (name, entry) in latest {
+            let reason = entry.event.reason ?? ""
+            guard entry.event.type == "Warning", reason.hasSuffix("Failed") else { continue }
+            failures[name] = "shared LB \(name): \(reason): \(entry.event.note ?? "")"
+        }
+        return failures
+    }
+
+    /// RFC 3339 times (seconds or microseconds) as strings that sort in time order.
+    static func sortableTime(_ text: String?) -> String {
+        guard var text, text.hasSuffix("Z") else { return "" }
+        text.removeLast()
+        if let dot = text.firstIndex(of: ".") {
+            let fraction = text[text.index(after: dot)...]
+            return String(text[..<dot]) + "." + fraction + String(repeating: "0", count: max(0, 9 - fraction.count))
+        }
+        return text + ".000000000"
+    }
+}
