@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FORMAT_PATHS = Package.swift Sources Tests
 
-.PHONY: help build release test lint format manifests manifests-check bench run ci
+.PHONY: help build release test lint format manifests manifests-check examples-check bench run ci
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -28,10 +28,13 @@ manifests: build ## Regenerate manifests/ files that come from the code
 manifests-check: build ## Fail if generated manifests differ from the code
 	.build/debug/sharedlb webhook-config --service sharedlb-system/sharedlb-webhook | diff -u manifests/webhook/mutatingwebhookconfiguration.yaml -
 
+examples-check: build ## Audit the example ledger offline (it must stay valid)
+	.build/debug/sharedlb audit --ledger manifests/examples/ledger.yaml > /dev/null
+
 bench: ## Webhook throughput/latency/RSS against the Go peer and nginx (needs wrk, go, nginx; see scripts/)
 	scripts/webhook-bench.sh
 
 run: ## Run the webhook with a development certificate on 127.0.0.1:8443
 	$(SWIFT) run sharedlb webhook --listen 127.0.0.1:8443
 
-ci: lint test manifests-check ## What CI runs
+ci: lint test manifests-check examples-check ## What CI runs

@@ -21,6 +21,7 @@ import Synchronization
 /// allocator rebuilds the same state and writes nothing that is already right.
 public final class Allocator: Service, Sendable {
     public let configuration: AllocatorConfiguration
+    public let metrics: AllocatorMetrics
     let client: KubernetesClient
     let logger: Logger
     let recorder: EventRecorder
@@ -54,8 +55,12 @@ public final class Allocator: Service, Sendable {
     struct NotLeader: Error {}
     struct LedgerChanged: Error {}
 
-    public init(client: KubernetesClient, configuration: AllocatorConfiguration, logger: Logger) {
+    public init(
+        client: KubernetesClient, configuration: AllocatorConfiguration, metrics: AllocatorMetrics = AllocatorMetrics(),
+        logger: Logger
+    ) {
         self.client = client
+        self.metrics = metrics
         self.configuration = configuration
         self.logger = logger
         (reconciled, reconciledSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -88,6 +93,11 @@ public final class Allocator: Service, Sendable {
 
     /// True when this instance may write (always, without leader election).
     public var isLeader: Bool { elector?.isLeader ?? true }
+
+    /// Ready once every watch has listed (a standby is ready too: it can take over at once).
+    public var isReady: Bool {
+        services.hasSynced && slices.hasSynced && pods.hasSynced && ledger.hasSynced && events.hasSynced
+    }
 
     public func run() async throws {
         await ensureNamespace()
@@ -164,17 +174,20 @@ public final class Allocator: Service, Sendable {
             group.addTask {
                 var failures = 0
                 for await _ in self.kicks {
-                    guard self.services.hasSynced, self.slices.hasSynced, self.pods.hasSynced,
-                        self.ledger.hasSynced, self.events.hasSynced, self.isLeader
-                    else { continue }
+                    self.metrics.leader.set(self.isLeader ? 1.0 : 0.0)
+                    guard self.isReady, self.isLeader else { continue }
+                    let started = ContinuousClock.now
                     do {
                         try await self.reconcile()
+                        self.metrics.passes.increment()
+                        self.metrics.passDuration.record(ContinuousClock.now - started)
                         failures = 0
                     } catch is CancellationError {
                         return
                     } catch is NotLeader {
                         self.logger.notice("not the leader any more: pass abandoned")
                     } catch {
+                        self.metrics.failedPasses.increment()
                         failures += 1
                         let delay = Duration.milliseconds(min(30_000, 100 << min(failures, 9)))
                         self.logger.warning("reconcile failed (retry in \(delay)): \(error)")
@@ -205,6 +218,7 @@ public final class Allocator: Service, Sendable {
                 reconciledSignal.yield()
                 return
             } catch is LedgerChanged where attempt < 5 {
+                metrics.conflicts.increment()
                 // Someone else wrote the ledger: read it afresh and plan again.
                 fresh = try await client.listAll(
                     ConfigMap.self, namespace: configuration.namespace,
@@ -255,6 +269,11 @@ public final class Allocator: Service, Sendable {
         let members = serviceSnapshot.values.compactMap(Member.init(service:))
         let placement = Planner.plan(
             members: members, shards: shards, reservedNames: reserved, configuration: configuration.placement)
+        metrics.allocations.set(Double(placement.shards.values.reduce(0) { $0 + $1.allocations.count }))
+        metrics.sharedLBs.set(Double(placement.shards.count))
+        metrics.failingMembers.set(Double(placement.failures.count))
+        metrics.placedMembers.set(Double(members.count - placement.failures.count))
+        metrics.unreadableShards.set(Double(unreadable.count))
 
         // 1. The ledger first: everything else follows from it.
         for name in placement.changed {
@@ -347,6 +366,7 @@ public final class Allocator: Service, Sendable {
     func checkLeader() throws {
         if !isLeader { throw NotLeader() }
         state.withLock { $0.writes += 1 }
+        metrics.writes.increment()
     }
 
     /// API writes of the last completed pass: zero means everything was already as it should be.

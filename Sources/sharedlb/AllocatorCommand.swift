@@ -142,15 +142,24 @@ struct AllocatorCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var allocator: AllocatorOptions
+
+    @Option(help: "Plain-HTTP address for /metrics, /healthz and /readyz (ready once every watch has listed).")
+    var metricsListen = ListenAddress(argument: "0.0.0.0:8080")!
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         let logger = logging.bootstrap(label: "sharedlb.allocator")
         let client = try allocator.cluster.makeClient()
-        let controller = Allocator(client: client, configuration: allocator.configuration, logger: logger)
+        let metrics = AllocatorMetrics()
+        let controller = Allocator(
+            client: client, configuration: allocator.configuration, metrics: metrics, logger: logger)
+        let operations = OperationsServer(
+            host: metricsListen.host, port: metricsListen.port, logger: logger, exposition: metrics.exposition,
+            ready: { controller.isReady })
         let group = ServiceGroup(
             configuration: .init(
-                services: [controller], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [operations, controller], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
@@ -183,7 +192,10 @@ struct RunCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let server = try webhook.makeServer(registry: registry, logger: logger)
         let client = try allocator.cluster.makeClient()
-        let controller = Allocator(client: client, configuration: allocator.configuration, logger: logger)
+        // One registry: the webhook's /metrics shows the allocator's metrics too.
+        let controller = Allocator(
+            client: client, configuration: allocator.configuration, metrics: AllocatorMetrics(registry: registry),
+            logger: logger)
         var configuration = ServiceGroupConfiguration(
             services: server.services + [controller], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = webhook.shutdownDelay.duration + .seconds(30)

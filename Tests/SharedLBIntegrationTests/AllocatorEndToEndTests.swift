@@ -60,6 +60,10 @@ struct AllocatorEndToEndTests {
             #expect(events.items.contains { $0.reason == "Allocated" && $0.regarding?.name == "db" })
             try await cluster.settle()
             #expect(try await cluster.audit() == [])
+            let metrics = String(decoding: cluster.allocators[0].metrics.exposition(), as: UTF8.self)
+            #expect(metrics.contains("sharedlb_allocator_allocations 7"))
+            #expect(metrics.contains(#"sharedlb_allocator_members{state="placed"} 5"#))
+            #expect(metrics.contains("sharedlb_allocator_leader 1"))
         }
     }
 

@@ -1,0 +1,53 @@
+public import Prometheus
+import SharedLBCore
+
+/// The allocator's Prometheus metrics, all named `sharedlb_allocator_…`.
+public struct AllocatorMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let passes: Counter
+    let failedPasses: Counter
+    let conflicts: Counter
+    let passDuration: DurationHistogram
+    let writes: Counter
+    let allocations: Gauge
+    let sharedLBs: Gauge
+    let placedMembers: Gauge
+    let failingMembers: Gauge
+    let unreadableShards: Gauge
+    let leader: Gauge
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: SharedLBNames.metricsPrefix, subsystem: "allocator", metricName: metric, unitName: unit,
+                helpText: help)
+        }
+        let reconciles = name("reconciles", "total", "Reconcile passes, by result.")
+        passes = registry.makeCounter(descriptor: reconciles, labels: [("result", "success")])
+        failedPasses = registry.makeCounter(descriptor: reconciles, labels: [("result", "error")])
+        conflicts = registry.makeCounter(
+            descriptor: name("ledger_conflicts", "total", "Ledger writes refused with 409 and planned again."))
+        passDuration = registry.makeDurationHistogram(
+            descriptor: name("reconcile_duration", "seconds", "Time of one reconcile pass."),
+            buckets: [
+                .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(250), .seconds(1),
+                .seconds(2.5), .seconds(10), .seconds(30),
+            ])
+        writes = registry.makeCounter(descriptor: name("api_writes", "total", "Writes sent to the API server."))
+        allocations = registry.makeGauge(descriptor: name("allocations", "", "Ledger lines (allocated slots)."))
+        sharedLBs = registry.makeGauge(descriptor: name("shared_lbs", "", "Shared LB Services in the ledger."))
+        placedMembers = registry.makeGauge(
+            descriptor: name("members", "", "Managed Services, by state."), labels: [("state", "placed")])
+        failingMembers = registry.makeGauge(
+            descriptor: name("members", "", "Managed Services, by state."), labels: [("state", "failing")])
+        unreadableShards = registry.makeGauge(
+            descriptor: name("unreadable_ledger_shards", "", "Ledger ConfigMaps that cannot be read (left untouched)."))
+        leader = registry.makeGauge(descriptor: name("leader", "", "1 while this instance holds the Lease."))
+    }
+
+    /// The Prometheus text exposition of every metric in the registry.
+    public func exposition() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+}
