@@ -144,11 +144,8 @@ struct AllocatorEndToEndTests {
 
     @Test("an emptied shared LB is deleted after the grace period, its shard with it")
     func emptiedLBCollected() async throws {
-        try await Cluster.run(configure: { index in
-            var configuration = testConfiguration(identity: "allocator-\(index)")
-            configuration.emptyGracePeriod = .milliseconds(300)
-            return configuration
-        }) { cluster in
+        let configuration = testConfiguration(identity: "allocator").with { $0.emptyGracePeriod = .milliseconds(300) }
+        try await Cluster.run(configuration: configuration) { cluster in
             let client = cluster.client
             _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
             try await cluster.waitForEndpoints(["team-a/web"])
@@ -165,11 +162,10 @@ struct AllocatorEndToEndTests {
 
     @Test("capacity: a member that does not fit gets sharedlb.io/error and a Warning, and is placed when room appears")
     func capacityAndRetry() async throws {
-        try await Cluster.run(configure: { index in
-            var configuration = testConfiguration(identity: "allocator-\(index)")
-            configuration.placement = PlacementConfiguration(maximumPortsPerLB: 2, maximumLBsPerPool: 1)
-            return configuration
-        }) { cluster in
+        let configuration = testConfiguration(identity: "allocator").with {
+            $0.placement = PlacementConfiguration(maximumPortsPerLB: 2, maximumLBsPerPool: 1)
+        }
+        try await Cluster.run(configuration: configuration) { cluster in
             let client = cluster.client
             _ = try await client.create(loadBalancer("a", namespace: "team-a", ports: [(1000, "TCP"), (1001, "TCP")]))
             try await cluster.waitForEndpoints(["team-a/a"])

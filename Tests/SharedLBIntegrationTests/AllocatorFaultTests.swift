@@ -99,9 +99,7 @@ struct AllocatorFaultTests {
 
     @Test("leader election: only the leader writes; a standby takes over when the leader dies")
     func failover() async throws {
-        try await Cluster.run(
-            allocators: 2, configure: { testConfiguration(identity: "allocator-\($0)", election: true) }
-        ) {
+        try await Cluster.run(allocators: 2, configuration: testConfiguration(identity: "allocator", election: true)) {
             cluster in
             let client = cluster.client
             _ = try await client.create(loadBalancer("one", namespace: "team-a", ports: [(80, "TCP")]))

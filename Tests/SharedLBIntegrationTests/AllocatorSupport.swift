@@ -117,12 +117,10 @@ struct Cluster: Sendable {
         ).violations()
     }
 
-    /// Runs `count` allocators (each configured by `configure(index)`) until `body` returns.
+    /// Runs `count` allocators, each with `configuration` under its own identity, until `body` returns.
     static func run(
         allocators count: Int = 1, registerWebhook: Bool = true,
-        configure: @Sendable @escaping (Int) -> AllocatorConfiguration = {
-            testConfiguration(identity: "allocator-\($0)")
-        },
+        configuration: AllocatorConfiguration = testConfiguration(identity: "allocator"),
         _ body: @Sendable @escaping (Cluster) async throws -> Void
     ) async throws {
         try await Environment.run { environment in
@@ -134,7 +132,7 @@ struct Cluster: Sendable {
             }()
             let client = environment.client
             let allocators = (0..<count).map {
-                Allocator(client: client, configuration: configure($0), logger: logger)
+                Allocator(client: client, configuration: configuration.named("allocator-\($0)"), logger: logger)
             }
             let streams = (0..<count).map { _ in AsyncStream.makeStream(of: Void.self) }
             let services = Informer(
@@ -186,6 +184,22 @@ struct Cluster: Sendable {
                 }
             }
         }
+    }
+}
+
+extension AllocatorConfiguration {
+    /// The same configuration for another instance.
+    func named(_ identity: String) -> AllocatorConfiguration {
+        var copy = self
+        copy.identity = identity
+        copy.leaderElection?.identity = identity
+        return copy
+    }
+
+    func with(_ change: (inout AllocatorConfiguration) -> Void) -> AllocatorConfiguration {
+        var copy = self
+        change(&copy)
+        return copy
     }
 }
 
