@@ -309,3 +309,54 @@ struct StoredShapeTests {
                 == captured["metadata"]?["annotations"]?["sharedlb.io/requested"])
     }
 }
+
+extension APIHandlerTests {
+    @Test("a merge patch carrying metadata.resourceVersion is a compare-and-swap: 409 when stale")
+    func patchWithResourceVersion() async throws {
+        let handler = APIHandler(token: token)
+        await namespace(handler, "team-a")
+        let created = try json(
+            await handler.handle(
+                request(
+                    "POST", "/api/v1/namespaces/team-a/configmaps",
+                    body: #"{"metadata":{"name":"ledger"},"data":{"a":"1"}}"#)))
+        let version = try #require(created["metadata"]?["resourceVersion"]?.stringValue)
+        let patch = #"{"metadata":{"resourceVersion":"\#(version)"},"data":{"a":"2"}}"#
+        let first = await handler.handle(
+            request(
+                "PATCH", "/api/v1/namespaces/team-a/configmaps/ledger", contentType: "application/merge-patch+json",
+                body: patch))
+        #expect(first.code == 200)
+        let second = await handler.handle(
+            request(
+                "PATCH", "/api/v1/namespaces/team-a/configmaps/ledger", contentType: "application/merge-patch+json",
+                body: patch))
+        #expect(second.code == 409)
+        #expect(try json(second)["reason"]?.stringValue == "Conflict")
+    }
+
+    @Test("an update that leaves node ports out keeps each port's by name, as patchAllocatedValues does")
+    func nodePortsKept() async throws {
+        let handler = APIHandler(token: token)
+        await namespace(handler, "ns")
+        let created = try json(
+            await handler.handle(
+                request(
+                    "POST", "/api/v1/namespaces/ns/services",
+                    body:
+                        #"{"metadata":{"name":"lb"},"spec":{"type":"LoadBalancer","ports":[{"name":"tcp-80","port":80},{"name":"tcp-443","port":443}]}}"#
+                )))
+        let nodePorts = (created["spec"]?["ports"]?.arrayValue ?? []).compactMap { $0["nodePort"] }
+        #expect(nodePorts.count == 2)
+        // A merge patch replacing the port list without node ports: 443 goes, 8443 comes.
+        let patched = try json(
+            await handler.handle(
+                request(
+                    "PATCH", "/api/v1/namespaces/ns/services/lb", contentType: "application/merge-patch+json",
+                    body: #"{"spec":{"ports":[{"name":"tcp-80","port":80},{"name":"tcp-8443","port":8443}]}}"#)))
+        let ports = patched["spec"]?["ports"]?.arrayValue ?? []
+        #expect(ports.first?["nodePort"] == nodePorts.first)
+        #expect(ports.last?["nodePort"] != nil)
+        #expect(ports.last?["nodePort"] != nodePorts.last)
+    }
+}
