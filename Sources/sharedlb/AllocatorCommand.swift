@@ -17,8 +17,18 @@ struct KubeconfigOptions: ParsableArguments {
     @Option(help: "Kubeconfig context (default: the current context).")
     var context: String?
 
-    func makeClient() throws -> KubernetesClient {
-        try KubernetesClient(configuration: ClientConfiguration.resolve(kubeconfig: kubeconfig, context: context))
+    /// Runs `body` with a client, and closes the client however `body` ends.
+    func withClient<T>(_ body: (KubernetesClient) async throws -> T) async throws -> T {
+        let client = try KubernetesClient(
+            configuration: ClientConfiguration.resolve(kubeconfig: kubeconfig, context: context))
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(client))
+        } catch {
+            result = .failure(error)
+        }
+        try? await client.shutdown()
+        return try result.get()
     }
 }
 
@@ -150,23 +160,18 @@ struct AllocatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "sharedlb.allocator")
-        let client = try allocator.cluster.makeClient()
         let metrics = AllocatorMetrics()
-        let controller = Allocator(
-            client: client, configuration: allocator.configuration, metrics: metrics, logger: logger)
-        let operations = OperationsServer(
-            host: metricsListen.host, port: metricsListen.port, logger: logger, exposition: metrics.exposition,
-            ready: { controller.isReady })
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [operations, controller], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
+        try await allocator.cluster.withClient { client in
+            let controller = Allocator(
+                client: client, configuration: allocator.configuration, metrics: metrics, logger: logger)
+            let operations = OperationsServer(
+                host: metricsListen.host, port: metricsListen.port, logger: logger, exposition: metrics.exposition,
+                ready: { controller.isReady })
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [operations, controller], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
-        } catch {
-            try? await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
     }
 }
 
@@ -191,20 +196,16 @@ struct RunCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let server = try webhook.makeServer(registry: registry, logger: logger)
-        let client = try allocator.cluster.makeClient()
-        // One registry: the webhook's /metrics shows the allocator's metrics too.
-        let controller = Allocator(
-            client: client, configuration: allocator.configuration, metrics: AllocatorMetrics(registry: registry),
-            logger: logger)
-        var configuration = ServiceGroupConfiguration(
-            services: server.services + [controller], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        configuration.maximumGracefulShutdownDuration = webhook.shutdownDelay.duration + .seconds(30)
-        do {
+        try await allocator.cluster.withClient { client in
+            // One registry: the webhook's /metrics shows the allocator's metrics too.
+            let controller = Allocator(
+                client: client, configuration: allocator.configuration, metrics: AllocatorMetrics(registry: registry),
+                logger: logger)
+            var configuration = ServiceGroupConfiguration(
+                services: server.services + [controller], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger)
+            configuration.maximumGracefulShutdownDuration = webhook.shutdownDelay.duration + .seconds(30)
             try await ServiceGroup(configuration: configuration).run()
-        } catch {
-            try? await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
     }
 }

@@ -50,24 +50,20 @@ struct AuditCommand: AsyncParsableCommand {
             auditor = try Self.offline(path: ledger, mixedProtocol: mixedProtocol == .allow)
             violations = auditor.violations()
         } else {
-            let client = try cluster.makeClient()
-            do {
-                auditor = try await Auditor.load(
-                    client: client, namespace: namespace, mixedProtocol: mixedProtocol == .allow)
-                violations = auditor.violations()
+            let mixed = mixedProtocol == .allow
+            (auditor, violations) = try await cluster.withClient { client in
+                var auditor = try await Auditor.load(client: client, namespace: namespace, mixedProtocol: mixed)
+                var violations = auditor.violations()
+                // Keep only what is still wrong on every read until --settle has passed.
                 let deadline = ContinuousClock.now + settle.duration
                 while !violations.isEmpty && ContinuousClock.now < deadline {
                     try await Task.sleep(for: min(.seconds(2), deadline - ContinuousClock.now))
-                    auditor = try await Auditor.load(
-                        client: client, namespace: namespace, mixedProtocol: mixedProtocol == .allow)
+                    auditor = try await Auditor.load(client: client, namespace: namespace, mixedProtocol: mixed)
                     let now = Set(auditor.violations())
                     violations = violations.filter(now.contains)
                 }
-            } catch {
-                try? await client.shutdown()
-                throw error
+                return (auditor, violations)
             }
-            try await client.shutdown()
         }
         print(try render(auditor: auditor, violations: violations), terminator: "")
         for violation in violations {
@@ -188,15 +184,9 @@ struct RestoreCommand: AsyncParsableCommand {
     var dryRun = false
 
     func run() async throws {
-        let client = try cluster.makeClient()
-        let outcomes: [Restore.Outcome]
-        do {
-            outcomes = try await Restore.all(client: client, dryRun: dryRun)
-        } catch {
-            try? await client.shutdown()
-            throw error
+        let outcomes = try await cluster.withClient { client in
+            try await Restore.all(client: client, dryRun: dryRun)
         }
-        try await client.shutdown()
         for outcome in outcomes {
             if let error = outcome.error {
                 FileHandle.standardError.write(Data("\(outcome.id): \(error)\n".utf8))

@@ -7,29 +7,6 @@ import SharedLBCore
 import SharedLBKubernetes
 import Testing
 
-/// Waits until `condition` holds for the informer's snapshot, re-checking on every change.
-func waitUntil<Object: KubernetesObject>(
-    _ informer: Informer<Object>, timeout: Duration = .seconds(20),
-    _ condition: @Sendable @escaping ([String: Object]) -> Bool
-) async throws -> Bool {
-    try await withThrowingTaskGroup(of: Bool.self) { group in
-        group.addTask {
-            if condition(informer.snapshot()) { return true }
-            for await _ in informer.updates where condition(informer.snapshot()) {
-                return true
-            }
-            return false
-        }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return false
-        }
-        let result = try await group.next()!
-        group.cancelAll()
-        return result
-    }
-}
-
 struct TimedOut: Error {}
 
 /// Runs `body`, failing with ``TimedOut`` (and cancelling it) when it takes longer than `timeout`.
@@ -44,6 +21,25 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @Sendable @escaping (
         group.cancelAll()
         guard let first else { throw TimedOut() }
         return first
+    }
+}
+
+/// Waits until `condition` holds for the informer's snapshot, re-checking on every change;
+/// false when it still does not after `timeout`.
+func waitUntil<Object: KubernetesObject>(
+    _ informer: Informer<Object>, timeout: Duration = .seconds(20),
+    _ condition: @Sendable @escaping ([String: Object]) -> Bool
+) async throws -> Bool {
+    do {
+        return try await withTimeout(timeout) {
+            if condition(informer.snapshot()) { return true }
+            for await _ in informer.updates where condition(informer.snapshot()) {
+                return true
+            }
+            return false
+        }
+    } catch is TimedOut {
+        return false
     }
 }
 
@@ -80,21 +76,17 @@ struct Cluster: Sendable {
     func settle(_ index: Int = 0, timeout: Duration = .seconds(20)) async throws {
         let allocator = allocators[index]
         let start = allocator.passes
-        let settled = try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
+        let settled: Bool
+        do {
+            settled = try await withTimeout(timeout) {
                 allocator.resync()
                 for await _ in allocator.reconciled where allocator.passes > start && allocator.lastPassWrites == 0 {
                     return true
                 }
                 return false
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return false
-            }
-            let result = try await group.next()!
-            group.cancelAll()
-            return result
+        } catch is TimedOut {
+            settled = false
         }
         if !settled { Issue.record("allocator \(index) did not settle") }
     }
