@@ -11,8 +11,12 @@ public enum LoadBalancerHealth {
             guard let regarding = event.regarding, regarding.kind == "Service", let name = regarding.name,
                 sharedServices.contains(name)
             else { continue }
-            let time = sortableTime(
-                event.series?.lastObservedTime ?? event.eventTime ?? event.metadata.creationTimestamp)
+            // The latest of every time an Event may carry: core/v1 Events read through
+            // events.k8s.io have no eventTime, and a repeat only moves deprecatedLastTimestamp.
+            let time = [
+                event.series?.lastObservedTime, event.eventTime, event.deprecatedLastTimestamp,
+                event.metadata.creationTimestamp,
+            ].map(sortableTime).max()!
             if let previous = latest[name], previous.time > time { continue }
             latest[name] = (time, event)
         }

@@ -350,6 +350,11 @@ public struct Event: KubernetesObject, Equatable {
     public var type: String?
     /// Repeats of the same event: `count` and `lastObservedTime`.
     public var series: Series?
+    /// Events written through core/v1 (most controllers, the cloud's service controller
+    /// included) read back here with `eventTime: null` and their times in these (fixture `rest/13n`).
+    public var deprecatedFirstTimestamp: String?
+    public var deprecatedLastTimestamp: String?
+    public var deprecatedCount: Int?
 
     public struct Series: Codable, Sendable, Equatable {
         public var count: Int

@@ -180,4 +180,21 @@ struct LoadBalancerHealthTests {
         let other = event("SyncLoadBalancerFailed", "Warning", at: "2026-11-27T03:00:00Z", on: "someone-else")
         #expect(LoadBalancerHealth.failures(events: [other], sharedServices: lbs).isEmpty)
     }
+
+    @Test("a core/v1 Event read through events.k8s.io (fixture 13n) is dated by deprecatedLastTimestamp")
+    func coreEvent() throws {
+        var event = try Fixtures.decode(Event.self, "13n-get-event-events-v1.json")
+        #expect(event.eventTime == nil)
+        #expect(event.deprecatedLastTimestamp == "2026-11-27T02:51:40Z")
+        #expect(event.deprecatedCount == 1)
+        // The cloud's service controller writes such Events on a shared LB; a repeat an hour
+        // later moves only deprecatedLastTimestamp, and must still beat an earlier success.
+        event.regarding = ObjectReference(kind: "Service", namespace: "sharedlb-system", name: "sharedlb-default-1")
+        event.type = "Warning"
+        event.reason = "SyncLoadBalancerFailed"
+        event.deprecatedLastTimestamp = "2026-11-27T03:51:40Z"
+        let ensured = self.event("EnsuredLoadBalancer", "Normal", at: "2026-11-27T03:00:00.000000Z")
+        #expect(
+            LoadBalancerHealth.failures(events: [ensured, event], sharedServices: ["sharedlb-default-1"]).count == 1)
+    }
 }

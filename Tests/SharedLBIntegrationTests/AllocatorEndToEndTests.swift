@@ -142,6 +142,26 @@ struct AllocatorEndToEndTests {
         }
     }
 
+    @Test("remap: a member whose port is taken shares the LB on another port, and is told the real one")
+    func remap() async throws {
+        try await Cluster.run { cluster in
+            let client = cluster.client
+            _ = try await client.create(loadBalancer("first", namespace: "team-a", ports: [(80, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/first"])
+            _ = try await client.create(
+                loadBalancer(
+                    "second", namespace: "team-b", ports: [(80, "TCP")],
+                    annotations: [SharedLBNames.portPolicyAnnotation: "remap"]))
+            try await cluster.waitForEndpoints(["team-a/first", "team-b/second"])
+            #expect(cluster.annotation("team-b/second", SharedLBNames.endpointAnnotation) == "203.0.113.1:20000/TCP")
+            #expect(
+                cluster.annotation("team-b/second", SharedLBNames.sharedServiceAnnotation)
+                    == "sharedlb-system/sharedlb-default-1")
+            try await cluster.settle()
+            #expect(try await cluster.audit() == [])
+        }
+    }
+
     @Test("an emptied shared LB is deleted after the grace period, its shard with it")
     func emptiedLBCollected() async throws {
         let configuration = testConfiguration(identity: "allocator").with { $0.emptyGracePeriod = .milliseconds(300) }

@@ -122,6 +122,8 @@ struct AllocatorFaultTests {
             #expect(
                 cluster.annotation("team-a/one", SharedLBNames.sharedServiceAnnotation)
                     == "sharedlb-system/sharedlb-default-1")
+            try await cluster.settle(standby)
+            #expect(try await cluster.audit() == [])
         }
     }
 
