@@ -65,16 +65,19 @@ public final class APIHandler: Sendable {
         self.admission = Mutex(admission)
     }
 
-    /// A failure to inject: the next `count` requests of `verb` on `resource` get `status`.
+    /// A failure to inject: the next `count` requests of `verb` on `resource` (in `namespace`,
+    /// when given) get `status`.
     public struct Fault: Sendable {
         public var verb: String
         public var resource: String
+        public var namespace: String?
         public var count: Int
         public var status: APIStatus
 
-        public init(verb: String, resource: String, count: Int, status: APIStatus) {
+        public init(verb: String, resource: String, namespace: String? = nil, count: Int, status: APIStatus) {
             self.verb = verb
             self.resource = resource
+            self.namespace = namespace
             self.count = count
             self.status = status
         }
@@ -98,9 +101,13 @@ public final class APIHandler: Sendable {
         faults.withLock { $0.removeAll() }
     }
 
-    private func takeFault(verb: String, resource: String) -> APIStatus? {
+    private func takeFault(verb: String, resource: String, namespace: String?) -> APIStatus? {
         faults.withLock { faults in
-            guard let index = faults.firstIndex(where: { $0.verb == verb && $0.resource == resource && $0.count > 0 })
+            guard
+                let index = faults.firstIndex(where: {
+                    $0.verb == verb && $0.resource == resource && $0.count > 0
+                        && ($0.namespace == nil || $0.namespace == namespace)
+                })
             else {
                 return nil
             }
@@ -138,7 +145,7 @@ public final class APIHandler: Sendable {
         let delay = latency.withLock { $0 }
         if delay > .zero { try? await Task.sleep(for: delay) }
         let response: APIResponse
-        if let fault = takeFault(verb: verb, resource: route.kind.plural) {
+        if let fault = takeFault(verb: verb, resource: route.kind.plural, namespace: route.namespace) {
             response = .status(fault)
         } else {
             do {

@@ -63,7 +63,7 @@ public struct ServiceAllocator: Sendable {
                         claimedPorts.append(requested)
                     }
                 } else if wantsNodePorts {
-                    let allocated = nextFreeNodePort(excluding: claimedPorts)
+                    let allocated = try nextFreeNodePort(excluding: claimedPorts)
                     claimedPorts.append(allocated)
                     port["nodePort"] = .number(String(allocated))
                 }
@@ -74,7 +74,7 @@ public struct ServiceAllocator: Sendable {
         if type == "LoadBalancer", spec["externalTrafficPolicy"]?.stringValue == "Local",
             spec["healthCheckNodePort"] == nil
         {
-            let allocated = nextFreeNodePort(excluding: claimedPorts)
+            let allocated = try nextFreeNodePort(excluding: claimedPorts)
             claimedPorts.append(allocated)
             spec["healthCheckNodePort"] = .number(String(allocated))
         }
@@ -154,7 +154,12 @@ public struct ServiceAllocator: Sendable {
         return nextIP
     }
 
-    private mutating func nextFreeNodePort(excluding claimed: [Int]) -> Int {
+    /// The next free node port; a full range is kube-apiserver's 500
+    /// `Internal error occurred: failed to allocate a nodePort: range is full`.
+    private mutating func nextFreeNodePort(excluding claimed: [Int]) throws(APIStatus) -> Int {
+        if usedNodePorts.count + claimed.count >= Self.nodePortRange.count {
+            throw APIStatus.internalError("failed to allocate a nodePort: range is full")
+        }
         while usedNodePorts.contains(nextNodePort) || claimed.contains(nextNodePort) {
             nextNodePort =
                 nextNodePort == Self.nodePortRange.upperBound ? Self.nodePortRange.lowerBound : nextNodePort + 1

@@ -140,9 +140,11 @@ public struct Member: Sendable, Hashable {
     ]
     static let liveSettings = ["sessionAffinity", "sessionAffinityConfig", "ipFamilies", "ipFamilyPolicy"]
 
-    /// True for a Service SharedLB should place: labelled managed, not opted out, not being deleted.
+    /// True for a Service SharedLB should place: labelled managed, converted (ClusterIP: a
+    /// LoadBalancer has a load balancer of its own), not opted out, not being deleted.
     public static func isMember(_ service: KubeService) -> Bool {
         service.metadata.labels?[SharedLBNames.managedLabel] == "true"
+            && (service.spec?.type ?? "ClusterIP") == "ClusterIP"
             && service.metadata.annotations?[SharedLBNames.dedicatedAnnotation] != "true"
             && service.metadata.deletionTimestamp == nil && service.metadata.uid != nil
     }

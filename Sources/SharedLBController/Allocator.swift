@@ -49,10 +49,14 @@ public final class Allocator: Service, Sendable {
         var slices = RecentWrites<EndpointSlice>()
         /// Shared LBs (by name) without allocations, and since when.
         var emptySince: [String: ContinuousClock.Instant] = [:]
+        /// Consecutive failed writes of each shared LB Service.
+        var sharedFailures: [String: Int] = [:]
         var passes = 0
     }
 
     struct NotLeader: Error {}
+    /// A pass that did what it could; some writes failed transiently and are retried.
+    struct PassIncomplete: Error {}
     struct LedgerChanged: Error {}
 
     public init(
@@ -296,34 +300,29 @@ public final class Allocator: Service, Sendable {
         // members are told, and the pass goes on.
         var failed = LoadBalancerHealth.failures(
             events: Array(events.snapshot().values), sharedServices: Set(placement.shards.keys))
+        var incomplete = false
         for name in placement.shards.keys.sorted() {
             let shard = placement.shards[name]!
-            let hostnames = Set(shard.allocations.map(\.uid)).flatMap { membersByUID[$0]?.hostnames ?? [] }
             if shard.allocations.isEmpty { continue }
-            if let current = liveShared[name] {
-                if current.metadata.deletionTimestamp != nil {
-                    logger.warning("shared LB \(namespace)/\(name) is being deleted; it is created again once gone")
-                    continue
+            let hostnames = Set(shard.allocations.map(\.uid)).flatMap { membersByUID[$0]?.hostnames ?? [] }
+            do {
+                if let written = try await syncShared(shard, current: liveShared[name], hostnames: hostnames) {
+                    liveShared[name] = written
                 }
-                if let patch = SharedService.patch(current: current, shard: shard, hostnames: hostnames) {
-                    try checkLeader()
-                    do {
-                        let updated = try await client.patch(
-                            KubeService.self, namespace: namespace, name: name, patch: .merge(patch))
-                        record(service: updated, replacing: current.metadata.resourceVersion)
-                        liveShared[name] = updated
-                    } catch {
-                        guard error.kind == .invalid else { throw error }
-                        logger.error("shared LB \(namespace)/\(name) change was refused: \(error)")
-                        failed[name] = "shared LB \(name) was refused: \(error.message)"
-                    }
+                state.withLock { $0.sharedFailures[name] = nil }
+            } catch let error as KubernetesError {
+                // One shared LB that cannot be written never holds up the others. A refusal
+                // (422, 403) is reported to its members at once; a transient failure (a 500
+                // such as "range is full" for node ports, a timeout) after three passes.
+                let failures = state.withLock { state in
+                    state.sharedFailures[name, default: 0] += 1
+                    return state.sharedFailures[name]!
                 }
-            } else {
-                switch try await createShared(shard, hostnames: hostnames) {
-                case .success(let created?): liveShared[name] = created
-                case .success(nil): break
-                case .failure(let error): failed[name] = "shared LB \(name) was refused: \(error.message)"
+                logger.error("shared LB \(namespace)/\(name) could not be written: \(error)")
+                if !error.isRetryable || failures >= 3 {
+                    failed[name] = "shared LB \(name) could not be written: \(error.message)"
                 }
+                if error.isRetryable { incomplete = true }
             }
         }
         try await collectEmpty(
@@ -337,29 +336,37 @@ public final class Allocator: Service, Sendable {
         try await report(
             placement: placement, byMember: byMember, members: membersByUID, services: serviceSnapshot,
             liveShared: liveShared, failed: failed)
+        if incomplete { throw PassIncomplete() }
     }
 
-    /// Creates a shared LB Service; nil when the API server refuses it (422, for example mixed
-    /// protocols on an older API server): that fails this LB's members, not the whole pass.
-    func createShared(_ shard: LedgerShard, hostnames: [String]) async throws -> Result<
-        KubeService?, KubernetesError
-    > {
-        try checkLeader()
+    /// Creates the shared LB Service, or patches SharedLB's fields of it; returns what was
+    /// written (nil when nothing needed writing, or when it is being deleted).
+    func syncShared(_ shard: LedgerShard, current: KubeService?, hostnames: [String]) async throws -> KubeService? {
         let namespace = configuration.namespace
-        let created: KubeService
-        do {
-            created = try await client.create(
-                SharedService.make(shard: shard, namespace: namespace, hostnames: hostnames))
-        } catch {
-            // Our watch has not shown it yet (or a racing allocator made it): the next pass compares.
-            if error.kind == .alreadyExists { return .success(nil) }
-            guard error.kind == .invalid else { throw error }
-            logger.error("shared LB \(namespace)/\(shard.sharedService) was refused: \(error)")
-            return .failure(error)
+        let name = shard.sharedService
+        guard let current else {
+            try checkLeader()
+            do {
+                let created = try await client.create(
+                    SharedService.make(shard: shard, namespace: namespace, hostnames: hostnames))
+                logger.notice("created shared LB \(namespace)/\(name)")
+                record(service: created, replacing: nil)
+                return created
+            } catch {
+                // Our watch has not shown it yet (or a racing allocator made it): the next pass compares.
+                guard error.kind == .alreadyExists else { throw error }
+                return nil
+            }
         }
-        logger.notice("created shared LB \(namespace)/\(shard.sharedService)")
-        record(service: created, replacing: nil)
-        return .success(created)
+        if current.metadata.deletionTimestamp != nil {
+            logger.warning("shared LB \(namespace)/\(name) is being deleted; it is created again once gone")
+            return nil
+        }
+        guard let patch = SharedService.patch(current: current, shard: shard, hostnames: hostnames) else { return nil }
+        try checkLeader()
+        let updated = try await client.patch(KubeService.self, namespace: namespace, name: name, patch: .merge(patch))
+        record(service: updated, replacing: current.metadata.resourceVersion)
+        return updated
     }
 
     /// Called before every write: only a leader writes, and writes are counted.

@@ -135,6 +135,10 @@ struct LedgerTests {
         var unlabelled = service
         unlabelled.metadata.labels = [:]
         #expect(Member(service: unlabelled) == nil)
+        // Labelled by hand on a real LoadBalancer: it has a load balancer of its own.
+        var dedicatedLB = service
+        dedicatedLB.spec?.type = "LoadBalancer"
+        #expect(Member(service: dedicatedLB) == nil)
     }
 
     @Test("compatibility: source ranges, class, annotations and pool separate; order and bookkeeping do not")

@@ -188,4 +188,26 @@ struct AllocatorFaultTests {
             #expect(try await cluster.audit() == [])
         }
     }
+
+    @Test("a shared LB that cannot be created (node port range full) is reported to its members, then recovers")
+    func sharedServiceFailure() async throws {
+        try await Cluster.run { cluster in
+            let client = cluster.client
+            cluster.handler.inject(
+                .init(
+                    verb: "create", resource: "services", namespace: SharedLBNames.defaultNamespace, count: 1000,
+                    status: .internalError("failed to allocate a nodePort: range is full")))
+            _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
+            try await cluster.waitForEndpoints([], failing: ["team-a/web"])
+            #expect(cluster.annotation("team-a/web", SharedLBNames.errorAnnotation)?.contains("range is full") == true)
+            cluster.handler.clearFaults()
+            try await cluster.waitForEndpoints(["team-a/web"])
+            #expect(
+                try await waitUntil(cluster.services) {
+                    $0["team-a/web"]?.metadata.annotations?[SharedLBNames.errorAnnotation] == nil
+                })
+            try await cluster.settle()
+            #expect(try await cluster.audit() == [])
+        }
+    }
 }
