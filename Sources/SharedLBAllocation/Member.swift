@@ -69,14 +69,22 @@ public struct CompatibilityKey: Sendable, Hashable, Comparable, CustomStringConv
     public let settings: JSONObject
     /// The annotations the shared LB carries.
     public let annotations: [String: String]
+    /// For `externalTrafficPolicy: Local` only: the pods selected. kube-proxy health-checks
+    /// per Service, so Local members can only share when they select the same pods.
+    public let selector: [String: String]?
     /// Canonical JSON (sorted keys): the identity of the key, stored in the ledger.
     public let canonical: String
 
-    public init(pool: String, settings: JSONObject, annotations: [String: String]) {
+    public init(pool: String, settings: JSONObject, annotations: [String: String], selector: [String: String]? = nil) {
         self.pool = pool
         self.settings = settings
         self.annotations = annotations
+        self.selector = selector
         var root = JSONObject()
+        if let selector {
+            root["selector"] = .object(
+                JSONObject(selector.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) }))
+        }
         if !annotations.isEmpty {
             root["annotations"] = .object(
                 JSONObject(annotations.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) }))
@@ -98,7 +106,12 @@ public struct CompatibilityKey: Sendable, Hashable, Comparable, CustomStringConv
             }
             annotations[member.key] = value
         }
-        self.init(pool: root["pool"]?.stringValue ?? "", settings: settings, annotations: annotations)
+        var selector: [String: String]?
+        if let members = root["selector"]?.objectValue?.members {
+            selector = Dictionary(members.map { ($0.key, $0.value.stringValue ?? "") }, uniquingKeysWith: { a, _ in a })
+        }
+        self.init(
+            pool: root["pool"]?.stringValue ?? "", settings: settings, annotations: annotations, selector: selector)
     }
 
     /// The pool part of shared LB names.
@@ -220,7 +233,9 @@ public struct Member: Sendable, Hashable {
             namespace: service.metadata.namespace ?? "default", name: service.metadata.name ?? "", uid: uid,
             creationTimestamp: service.metadata.creationTimestamp ?? "", ports: ports,
             key: CompatibilityKey(
-                pool: annotations[SharedLBNames.poolAnnotation] ?? "", settings: settings, annotations: shaping),
+                pool: annotations[SharedLBNames.poolAnnotation] ?? "", settings: settings, annotations: shaping,
+                selector: settings["externalTrafficPolicy"]?.stringValue == "Local"
+                    ? (service.spec?.selector ?? [:]) : nil),
             policy: policy, hostnames: hostnames, problem: problems.isEmpty ? nil : problems.joined(separator: "; "))
     }
 

@@ -106,10 +106,18 @@ public enum Planner {
         /// Removes lines of members that are gone, whose port or key changed, slots given twice,
         /// and member ports recorded twice; then gathers each group of a member onto one shard.
         mutating func dropStale(members: [String: Member]) {
+            // A slot recorded twice (allocators raced) goes to the older member.
+            func age(_ allocation: Allocation) -> [String] {
+                let member = members[allocation.uid]
+                return [member?.creationTimestamp ?? "~", allocation.namespace, allocation.name, allocation.uid]
+            }
             for name in order(shards.keys) {
                 var kept: [Allocation] = []
                 var used = Set<Slot>()
-                for allocation in shards[name]!.allocations.sorted() {
+                let contested = shards[name]!.allocations.sorted {
+                    $0.slot != $1.slot ? $0.slot < $1.slot : age($0).lexicographicallyPrecedes(age($1))
+                }
+                for allocation in contested {
                     guard let member = members[allocation.uid], member.key == shards[name]!.key,
                         let port = member.ports.first(where: {
                             $0.protocol == allocation.slot.protocol && $0.port == allocation.target
@@ -188,6 +196,13 @@ public enum Planner {
             if !problems.isEmpty { failures[member.uid] = problems.joined(separator: "; ") }
         }
 
+        /// Shared LBs a pool may have: one when it asks for a fixed `loadBalancerIP` (an
+        /// address cannot be on two load balancers).
+        static func limit(_ key: CompatibilityKey, _ configuration: PlacementConfiguration) -> Int {
+            if key.settings["loadBalancerIP"] != nil { return 1 }
+            return configuration.maximumLBsPerPool == 0 ? Int.max : configuration.maximumLBsPerPool
+        }
+
         func reason(_ member: Member, _ ports: [MemberPort]) -> String {
             let list = ports.map { $0.slot.description }.joined(separator: ",")
             if ports.count > configuration.maximumPortsPerLB {
@@ -195,6 +210,9 @@ public enum Planner {
                     "\(list): \(ports.count) ports in one group, more than --max-ports-per-lb \(configuration.maximumPortsPerLB)"
             }
             let count = shards.values.filter { $0.key == member.key }.count
+            if let address = member.key.settings["loadBalancerIP"]?.stringValue {
+                return "no room for \(list) on the one shared LB with loadBalancerIP \(address): ports taken or full"
+            }
             return
                 "no room for \(list) in pool \(member.key.poolName): \(count) shared LBs (limit \(configuration.maximumLBsPerPool)) have these ports taken or are full"
         }
@@ -238,8 +256,7 @@ public enum Planner {
                 }
             }
             let count = shards.values.filter { $0.key == member.key }.count
-            guard group.count <= configuration.maximumPortsPerLB,
-                configuration.maximumLBsPerPool == 0 || count < configuration.maximumLBsPerPool
+            guard group.count <= configuration.maximumPortsPerLB, count < Self.limit(member.key, configuration)
             else { return nil }
             var index = 1
             while shards[Naming.sharedServiceName(pool: member.key.poolName, index: index)] != nil

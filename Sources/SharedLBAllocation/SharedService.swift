@@ -64,6 +64,12 @@ public enum SharedService {
             let want = shard.key.settings[field]
             if want != nil && settingValue(field, of: currentSpec) != want { spec[field] = want }
         }
+        // What the pool does not ask for must not be there either (added by hand, it would
+        // open or pin the load balancer for every member).
+        for field in ["loadBalancerSourceRanges", "loadBalancerIP"]
+        where shard.key.settings[field] == nil && settingValue(field, of: currentSpec) != nil {
+            spec[field] = .null
+        }
         var labelPatch = JSONObject()
         for (key, value) in labels(of: shard).sorted(by: { $0.key < $1.key })
         where current.metadata.labels?[key] != value {

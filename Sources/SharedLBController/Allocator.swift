@@ -49,6 +49,8 @@ public final class Allocator: Service, Sendable {
         var slices = RecentWrites<EndpointSlice>()
         /// Shared LBs (by name) without allocations, and since when.
         var emptySince: [String: ContinuousClock.Instant] = [:]
+        /// Shared LB names whose ledger ConfigMap name is taken by something that is not a shard.
+        var foreignLedgerNames: Set<String> = []
         /// Consecutive failed writes of each shared LB Service.
         var sharedFailures: [String: Int] = [:]
         var passes = 0
@@ -107,7 +109,7 @@ public final class Allocator: Service, Sendable {
         await ensureNamespace()
         try await withThrowingTaskGroup(of: Void.self) { group in
             if let elector {
-                // The elector ends by itself on graceful shutdown, giving the Lease up.
+                // The elector ends by itself on graceful shutdown.
                 group.addTask { try await elector.run() }
             }
             group.addTask {
@@ -117,6 +119,8 @@ public final class Allocator: Service, Sendable {
             }
             try await group.waitForAll()
         }
+        // Nothing writes any more: a standby may take over at once.
+        await elector?.release()
     }
 
     func ensureNamespace() async {
@@ -269,7 +273,12 @@ public final class Allocator: Service, Sendable {
             $0.metadata.namespace == namespace
                 && $0.metadata.labels?[SharedLBNames.roleLabel] == SharedLBNames.sharedLBRole
         }
-        let reserved = unreadable.union(sharedServices.compactMap(\.metadata.name))
+        // Names a new shared LB must not take: every Service of the namespace (a shared LB
+        // held by a finalizer, or someone else's), unreadable shards, and ConfigMaps of a
+        // shard's name that are not ledger shards.
+        let reserved = unreadable.union(
+            serviceSnapshot.values.filter { $0.metadata.namespace == namespace }.compactMap(\.metadata.name)
+        ).union(state.withLock { $0.foreignLedgerNames })
         let members = serviceSnapshot.values.compactMap(Member.init(service:))
         let placement = Planner.plan(
             members: members, shards: shards, reservedNames: reserved, configuration: configuration.placement)
@@ -305,6 +314,12 @@ public final class Allocator: Service, Sendable {
             let shard = placement.shards[name]!
             if shard.allocations.isEmpty { continue }
             let hostnames = Set(shard.allocations.map(\.uid)).flatMap { membersByUID[$0]?.hostnames ?? [] }
+            if liveShared[name] == nil, serviceSnapshot["\(namespace)/\(name)"] != nil {
+                // Never taken over: it is someone else's (or lost its role label by hand).
+                failed[name] =
+                    "a Service \(namespace)/\(name) without the label sharedlb.io/role=shared-lb has this name"
+                continue
+            }
             do {
                 if let written = try await syncShared(shard, current: liveShared[name], hostnames: hostnames) {
                     liveShared[name] = written
@@ -325,17 +340,26 @@ public final class Allocator: Service, Sendable {
                 if error.isRetryable { incomplete = true }
             }
         }
-        try await collectEmpty(
+        if try await !collectEmpty(
             placement: placement, liveShared: liveShared, versions: versions, unreadable: unreadable)
+        {
+            incomplete = true
+        }
 
         // 3. Mirrored EndpointSlices.
-        try await mirror(
+        if try await !mirror(
             placement: placement, members: membersByUID, liveShared: liveShared, slices: sliceSnapshot)
+        {
+            incomplete = true
+        }
 
         // 4. Results on members.
-        try await report(
+        if try await !report(
             placement: placement, byMember: byMember, members: membersByUID, services: serviceSnapshot,
             liveShared: liveShared, failed: failed)
+        {
+            incomplete = true
+        }
         if incomplete { throw PassIncomplete() }
     }
 
@@ -409,6 +433,17 @@ public final class Allocator: Service, Sendable {
             }
             state.withLock { $0.configMaps.record(key(written.metadata), replaced: version, object: written) }
         } catch {
+            if error.kind == .alreadyExists, version == nil {
+                // A racing allocator made the shard (the re-read shows it), or the name is
+                // taken by a ConfigMap that is not a shard: then never use that name.
+                let existing = try? await client.get(ConfigMap.self, namespace: namespace, name: shard.configMapName)
+                if let existing, existing.metadata.labels?[SharedLBNames.roleLabel] != SharedLBNames.ledgerRole {
+                    logger.error(
+                        "ConfigMap \(namespace)/\(shard.configMapName) is not a ledger shard; shared LB name \(shard.sharedService) is not used"
+                    )
+                    _ = state.withLock { $0.foreignLedgerNames.insert(shard.sharedService) }
+                }
+            }
             guard error.kind == .conflict || error.kind == .alreadyExists else { throw error }
             throw LedgerChanged()
         }
@@ -422,7 +457,7 @@ public final class Allocator: Service, Sendable {
     /// first (it holds the address and the name), then its shard, each with a precondition.
     func collectEmpty(
         placement: Placement, liveShared: [String: KubeService], versions: [String: String], unreadable: Set<String>
-    ) async throws {
+    ) async throws -> Bool {
         let now = ContinuousClock.now
         let namespace = configuration.namespace
         var empty: Set<String> = []
@@ -436,9 +471,30 @@ public final class Allocator: Service, Sendable {
             for name in empty where state.emptySince[name] == nil { state.emptySince[name] = now }
             return state.emptySince.filter { now - $0.value >= configuration.emptyGracePeriod }.map(\.key).sorted()
         }
+        var complete = true
         for name in due {
-            try checkLeader()
+            // The shard first, as a compare-and-swap: it must still be empty (no allocator placed
+            // anything there meanwhile). The Service keeps the name reserved until it is gone.
+            if let version = versions[name] {
+                try checkLeader()
+                let ledgerName = Naming.ledgerName(sharedService: name)
+                do {
+                    try await client.delete(
+                        ConfigMap.self, namespace: namespace, name: ledgerName, preconditionResourceVersion: version)
+                    state.withLock {
+                        $0.configMaps.record("\(namespace)/\(ledgerName)", replaced: version, object: nil)
+                    }
+                } catch {
+                    if error.kind == .conflict { throw LedgerChanged() }
+                    if error.kind != .notFound {
+                        logger.error("could not delete ledger shard \(namespace)/\(ledgerName): \(error)")
+                        complete = false
+                        continue
+                    }
+                }
+            }
             if let service = liveShared[name], service.metadata.deletionTimestamp == nil {
+                try checkLeader()
                 do {
                     try await client.delete(
                         KubeService.self, namespace: namespace, name: name, preconditionUID: service.metadata.uid)
@@ -446,33 +502,24 @@ public final class Allocator: Service, Sendable {
                         $0.services.record(
                             key(service.metadata), replaced: service.metadata.resourceVersion, object: nil)
                     }
+                    logger.notice("deleted empty shared LB \(namespace)/\(name)")
                 } catch {
-                    guard error.kind == .notFound else { throw error }
-                }
-                logger.notice("deleted empty shared LB \(namespace)/\(name)")
-            }
-            if let version = versions[name] {
-                do {
-                    try await client.delete(
-                        ConfigMap.self, namespace: namespace, name: Naming.ledgerName(sharedService: name),
-                        preconditionResourceVersion: version)
-                    state.withLock {
-                        $0.configMaps.record(
-                            "\(namespace)/\(Naming.ledgerName(sharedService: name))", replaced: version, object: nil)
+                    if error.kind != .notFound && error.kind != .conflict {
+                        logger.error("could not delete empty shared LB \(namespace)/\(name): \(error)")
+                        complete = false
+                        continue
                     }
-                } catch {
-                    if error.kind == .conflict { throw LedgerChanged() }
-                    guard error.kind == .notFound else { throw error }
                 }
             }
             _ = state.withLock { $0.emptySince.removeValue(forKey: name) }
         }
+        return complete
     }
 
     func mirror(
         placement: Placement, members: [String: Member], liveShared: [String: KubeService],
         slices: [String: EndpointSlice]
-    ) async throws {
+    ) async throws -> Bool {
         let namespace = configuration.namespace
         var existing: [String: EndpointSlice] = [:]
         var sourceSlices: [String: [EndpointSlice]] = [:]  // member namespace/name → its slices
@@ -506,51 +553,68 @@ public final class Allocator: Service, Sendable {
                 }
             }
         }
-        for name in desired.keys.sorted() {
-            let want = desired[name]!
-            if let current = existing[name] {
-                guard !Mirroring.matches(current, want) else { continue }
-                try checkLeader()
-                if current.addressType != want.addressType {
-                    try await client.delete(EndpointSlice.self, namespace: namespace, name: name)
-                    let created = try await client.create(want)
-                    recordSlice(created, replacing: nil)
-                    continue
-                }
-                let patch = try JSONParser.parse(Array(JSONEncoder().encode(want)))
-                var body = JSONObject()
-                body["metadata"] = .object(
-                    JSONObject([
-                        ("labels", patch["metadata"]?["labels"] ?? .null),
-                        ("ownerReferences", patch["metadata"]?["ownerReferences"] ?? .null),
-                    ]))
-                body["endpoints"] = patch["endpoints"] ?? .array([])
-                body["ports"] = patch["ports"] ?? .array([])
-                let updated = try await client.patch(
-                    EndpointSlice.self, namespace: namespace, name: name, patch: .merge(.object(body)))
-                recordSlice(updated, replacing: current.metadata.resourceVersion)
-            } else {
-                try checkLeader()
-                do {
-                    let created = try await client.create(want)
-                    recordSlice(created, replacing: nil)
-                } catch {
-                    guard error.kind == .alreadyExists else { throw error }
-                    // Our watch is behind: the next pass compares it.
-                }
-            }
-        }
-        for (name, slice) in existing where desired[name] == nil {
+        var complete = true
+        // Stale slices go first: a slot given to a new member must never reach the old one's pods.
+        for (name, slice) in existing.sorted(by: { $0.key < $1.key }) where desired[name] == nil {
             try checkLeader()
             do {
                 try await client.delete(EndpointSlice.self, namespace: namespace, name: name)
             } catch {
-                guard error.kind == .notFound else { throw error }
+                if error.kind != .notFound {
+                    logger.error("could not delete mirrored slice \(namespace)/\(name): \(error)")
+                    complete = false
+                    continue
+                }
             }
             state.withLock {
                 $0.slices.record(key(slice.metadata), replaced: slice.metadata.resourceVersion, object: nil)
             }
         }
+        for name in desired.keys.sorted() {
+            let want = desired[name]!
+            if let current = existing[name], Mirroring.matches(current, want) { continue }
+            try checkLeader()
+            do {
+                try await writeSlice(want, current: existing[name])
+            } catch let error as KubernetesError {
+                logger.error("could not write mirrored slice \(namespace)/\(name): \(error)")
+                complete = false
+            }
+        }
+        return complete
+    }
+
+    /// Creates or updates one mirrored slice (a merge patch of the fields SharedLB sets).
+    func writeSlice(_ want: EndpointSlice, current: EndpointSlice?) async throws {
+        let namespace = configuration.namespace
+        let name = want.metadata.name ?? ""
+        guard let current else {
+            do {
+                recordSlice(try await client.create(want), replacing: nil)
+            } catch {
+                // Our watch is behind: the next pass compares it.
+                guard error.kind == .alreadyExists else { throw error }
+            }
+            return
+        }
+        if current.addressType != want.addressType {
+            // addressType is immutable: replace the slice.
+            try await client.delete(EndpointSlice.self, namespace: namespace, name: name)
+            recordSlice(try await client.create(want), replacing: nil)
+            return
+        }
+        let encoded = try JSONParser.parse(Array(JSONEncoder().encode(want)))
+        var body = JSONObject()
+        body["metadata"] = .object(
+            JSONObject([
+                ("labels", encoded["metadata"]?["labels"] ?? .null),
+                ("ownerReferences", encoded["metadata"]?["ownerReferences"] ?? .null),
+            ]))
+        body["endpoints"] = encoded["endpoints"] ?? .array([])
+        body["ports"] = encoded["ports"] ?? .array([])
+        let updated = try await client.patch(
+            EndpointSlice.self, namespace: namespace, name: name, patch: .merge(.object(body)))
+        recordSlice(updated, replacing: current.metadata.resourceVersion)
     }
 
     func recordSlice(_ slice: EndpointSlice, replacing version: String?) {
@@ -560,7 +624,8 @@ public final class Allocator: Service, Sendable {
     func report(
         placement: Placement, byMember: [String: [String: [Allocation]]], members: [String: Member],
         services: [String: KubeService], liveShared: [String: KubeService], failed: [String: String]
-    ) async throws {
+    ) async throws -> Bool {
+        var complete = true
         let namespace = configuration.namespace
         var ingress: [String: [KubeService.Ingress]] = [:]
         for (name, service) in liveShared {
@@ -574,14 +639,22 @@ public final class Allocator: Service, Sendable {
                 let allocations = byMember[uid] ?? [:]
                 let endpoint = SharedService.endpoint(allocations: allocations, ingress: ingress)
                 let shared = allocations.keys.filter { ingress[$0] != nil }.sorted().map { "\(namespace)/\($0)" }
-                wanted[SharedLBNames.endpointAnnotation] = endpoint
-                wanted[SharedLBNames.sharedServiceAnnotation] =
-                    endpoint == nil ? nil : shared.joined(separator: ",")
                 let problems =
                     [placement.failures[uid]].compactMap { $0 } + allocations.keys.sorted().compactMap { failed[$0] }
-                wanted[SharedLBNames.errorAnnotation] = problems.isEmpty ? nil : problems.joined(separator: "; ")
-                try await apply(
-                    wanted, to: service, member: member, moves: placement.moves[uid], annotations: annotations)
+                // `.some(nil)`: the annotation must go (a plain nil would drop the entry instead).
+                wanted[SharedLBNames.endpointAnnotation] = .some(endpoint)
+                wanted[SharedLBNames.sharedServiceAnnotation] = .some(
+                    endpoint == nil ? nil : shared.joined(separator: ","))
+                wanted[SharedLBNames.errorAnnotation] = .some(
+                    problems.isEmpty ? nil : problems.joined(separator: "; "))
+                do {
+                    try await apply(
+                        wanted, to: service, member: member, moves: placement.moves[uid], annotations: annotations)
+                } catch let error as KubernetesError {
+                    // An admission policy or quota in one namespace never holds up the others.
+                    logger.error("could not report to \(key(service.metadata)): \(error)")
+                    complete = false
+                }
             } else if annotations[SharedLBNames.endpointAnnotation] != nil
                 || annotations[SharedLBNames.sharedServiceAnnotation] != nil
                 || annotations[SharedLBNames.errorAnnotation] != nil,
@@ -594,9 +667,15 @@ public final class Allocator: Service, Sendable {
                 ] {
                     wanted[annotation] = .some(nil)
                 }
-                try await apply(wanted, to: service, member: nil, moves: nil, annotations: annotations)
+                do {
+                    try await apply(wanted, to: service, member: nil, moves: nil, annotations: annotations)
+                } catch let error as KubernetesError {
+                    logger.error("could not release \(key(service.metadata)): \(error)")
+                    complete = false
+                }
             }
         }
+        return complete
     }
 
     /// Patches only the named annotations of a user's Service, when they differ, and says so

@@ -62,8 +62,8 @@ public final class LeaderElector: Sendable {
         state.withLock { state in state.leaderUntil.map { ContinuousClock.now < $0 } ?? false }
     }
 
-    /// Campaigns and renews until cancelled; on the way out a leader gives the Lease up so a
-    /// standby takes over at once rather than after a lease duration.
+    /// Campaigns and renews until cancelled or a graceful shutdown; ``release()`` then gives
+    /// the Lease up (after the writers have stopped).
     public func run() async throws {
         var wasLeader = false
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -91,7 +91,6 @@ public final class LeaderElector: Sendable {
                 break
             }
         }
-        if wasLeader { await release() }
         signal.finish()
     }
 
@@ -133,6 +132,8 @@ public final class LeaderElector: Sendable {
                 spec.leaseDurationSeconds = seconds
                 spec.leaseTransitions = (spec.leaseTransitions ?? 0) + 1
             } else {
+                // Someone else holds it: whatever we believed, we are not the leader.
+                state.withLock { $0.leaderUntil = nil }
                 return false
             }
             lease.spec = spec
@@ -149,8 +150,9 @@ public final class LeaderElector: Sendable {
         }
     }
 
-    /// Gives the Lease up: no holder and a one-second duration.
-    func release() async {
+    /// Gives the Lease up, if this instance holds it: no holder and a one-second duration,
+    /// so a standby takes over at once. Call it once nothing writes any more.
+    public func release() async {
         state.withLock { $0.leaderUntil = nil }
         do {
             var lease = try await client.get(

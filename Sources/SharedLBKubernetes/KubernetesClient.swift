@@ -50,15 +50,20 @@ public final class KubernetesClient: Sendable {
     public let retryPolicy: RetryPolicy
     /// How long one request may take, head and body (watches excepted).
     public let requestTimeout: Duration
+    /// How long one write may take (default: ``requestTimeout``). A leader-elected writer sets
+    /// it below lease duration minus renew deadline, so no write of a deposed leader lands
+    /// after a standby has taken over.
+    public let writeTimeout: Duration
     let http: HTTPClient
 
     public init(
         configuration: ClientConfiguration, retryPolicy: RetryPolicy = RetryPolicy(),
-        requestTimeout: Duration = .seconds(30)
+        requestTimeout: Duration = .seconds(30), writeTimeout: Duration? = nil
     ) throws(KubernetesError) {
         self.configuration = configuration
         self.retryPolicy = retryPolicy
         self.requestTimeout = requestTimeout
+        self.writeTimeout = writeTimeout ?? requestTimeout
         var httpConfiguration = HTTPClient.Configuration(tlsConfiguration: try configuration.tlsConfiguration())
         httpConfiguration.httpVersion = .http1Only
         httpConfiguration.timeout.connect = .seconds(10)
@@ -230,7 +235,8 @@ public final class KubernetesClient: Sendable {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            response = try await http.execute(request, timeout: requestTimeout.timeAmount)
+            let timeout = method == .GET ? requestTimeout : writeTimeout
+            response = try await http.execute(request, timeout: timeout.timeAmount)
             bytes = try await response.body.collect(upTo: 64 << 20)
         } catch {
             throw KubernetesError(kind: .transport, code: 0, message: "\(method) \(path): \(error)")

@@ -18,9 +18,10 @@ struct KubeconfigOptions: ParsableArguments {
     var context: String?
 
     /// Runs `body` with a client, and closes the client however `body` ends.
-    func withClient<T>(_ body: (KubernetesClient) async throws -> T) async throws -> T {
+    func withClient<T>(writeTimeout: Duration? = nil, _ body: (KubernetesClient) async throws -> T) async throws -> T {
         let client = try KubernetesClient(
-            configuration: ClientConfiguration.resolve(kubeconfig: kubeconfig, context: context))
+            configuration: ClientConfiguration.resolve(kubeconfig: kubeconfig, context: context),
+            writeTimeout: writeTimeout)
         let result: Result<T, any Error>
         do {
             result = .success(try await body(client))
@@ -120,6 +121,12 @@ struct AllocatorOptions: ParsableArguments {
         guard Naming.isDNSLabel(namespace) else { throw ValidationError("--namespace must be a DNS label") }
     }
 
+    /// With leader election, a write may not outlast the margin between the renew deadline
+    /// and the lease duration (a deposed leader's write must land before a standby takes over).
+    var writeTimeout: Duration? {
+        leaderElect ? min(.seconds(30), leaseDuration.duration - renewDeadline.duration) : nil
+    }
+
     var configuration: AllocatorConfiguration {
         let identity = identity ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
         return AllocatorConfiguration(
@@ -161,7 +168,7 @@ struct AllocatorCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = logging.bootstrap(label: "sharedlb.allocator")
         let metrics = AllocatorMetrics()
-        try await allocator.cluster.withClient { client in
+        try await allocator.cluster.withClient(writeTimeout: allocator.writeTimeout) { client in
             let controller = Allocator(
                 client: client, configuration: allocator.configuration, metrics: metrics, logger: logger)
             let operations = OperationsServer(
@@ -196,7 +203,7 @@ struct RunCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let server = try webhook.makeServer(registry: registry, logger: logger)
-        try await allocator.cluster.withClient { client in
+        try await allocator.cluster.withClient(writeTimeout: allocator.writeTimeout) { client in
             // One registry: the webhook's /metrics shows the allocator's metrics too.
             let controller = Allocator(
                 client: client, configuration: allocator.configuration, metrics: AllocatorMetrics(registry: registry),

@@ -204,6 +204,27 @@ struct LedgerTests {
     }
 }
 
+@Suite("Shared LB Service")
+struct SharedServiceTests {
+    @Test("the patch names only SharedLB's fields, removes hand-added source ranges, and is nil when all is right")
+    func patch() throws {
+        let member = member("x", "a", ports: [(80, "TCP")])
+        let shard = LedgerShard(
+            sharedService: "sharedlb-default-1", key: member.key,
+            allocations: [Allocation(slot: Slot(port: 80, protocol: .tcp), member: member, port: member.ports[0])])
+        var live = SharedService.make(shard: shard, namespace: "sharedlb-system", hostnames: [])
+        live.spec?.ports?[0].nodePort = 31000  // the API server's
+        live.metadata.finalizers = ["service.kubernetes.io/load-balancer-cleanup"]
+        #expect(SharedService.patch(current: live, shard: shard, hostnames: []) == nil)
+        live.spec?.loadBalancerSourceRanges = ["0.0.0.0/0"]
+        let patch = try #require(SharedService.patch(current: live, shard: shard, hostnames: ["a.example.com"]))
+        #expect(
+            JSONWriter.encode(patch, sortedKeys: true)
+                == #"{"metadata":{"annotations":{"external-dns.alpha.kubernetes.io/hostname":"a.example.com"}},"spec":{"loadBalancerSourceRanges":null}}"#
+        )
+    }
+}
+
 @Suite("Restore")
 struct RestoreTests {
     @Test("a converted Service (fixture 13a) gets back what it asked for, and only SharedLB's fields change")

@@ -210,4 +210,46 @@ struct PlannerTests {
             #expect(again.changed.isEmpty)
         }
     }
+
+    @Test("a contested slot goes to the older member, whatever the uids")
+    func contestedByAge() {
+        var older = memberService("x", "older", uid: "uid-z", ports: [(80, "TCP")], created: "2026-01-01T00:00:00Z")
+        older.metadata.uid = "uid-z"
+        let newer = memberService("x", "newer", uid: "uid-a", ports: [(80, "TCP")], created: "2026-06-01T00:00:00Z")
+        let a = Member(service: older)!
+        let b = Member(service: newer)!
+        let raced = LedgerShard(
+            sharedService: "sharedlb-default-1", key: a.key,
+            allocations: [
+                Allocation(slot: Slot(port: 80, protocol: .tcp), member: b, port: b.ports[0]),
+                Allocation(slot: Slot(port: 80, protocol: .tcp), member: a, port: a.ports[0]),
+            ])
+        let placement = plan([a, b], [raced])
+        #expect(home(placement, a) == ["sharedlb-default-1"])
+        #expect(home(placement, b) == ["sharedlb-default-2"])
+    }
+
+    @Test("a pool with a fixed loadBalancerIP has one shared LB: who does not fit there is told why")
+    func fixedAddress() {
+        let requested = #"{"loadBalancerIP":"203.0.113.9"}"#
+        let a = member("x", "a", ports: [(80, "TCP")], created: "1", requested: requested)
+        let b = member("x", "b", ports: [(80, "TCP")], created: "2", requested: requested)
+        let placement = plan([a, b])
+        #expect(placement.shards.count == 1)
+        #expect(placement.failures[b.uid]?.contains("loadBalancerIP 203.0.113.9") == true)
+    }
+
+    @Test("Local members share only when they select the same pods")
+    func localSelector() {
+        let local = #"{"externalTrafficPolicy":"Local"}"#
+        let web = Member(service: memberService("x", "web", ports: [(80, "TCP")], requested: local))!
+        var other = memberService("x", "api", ports: [(81, "TCP")], requested: local)
+        let api = Member(service: other)!
+        #expect(web.key != api.key)  // selectors app=web and app=api
+        other.spec?.selector = ["app": "web"]
+        #expect(Member(service: other)!.key == web.key)
+        // Cluster members share whatever they select.
+        #expect(member("x", "a", ports: [(80, "TCP")]).key == member("x", "b", ports: [(81, "TCP")]).key)
+        #expect((try? CompatibilityKey(canonical: web.key.canonical)) == web.key)
+    }
 }
