@@ -210,4 +210,45 @@ struct AllocatorFaultTests {
             #expect(try await cluster.audit() == [])
         }
     }
+
+    @Test("a namespace whose Services cannot be patched (a policy) never holds up the others")
+    func isolation() async throws {
+        try await Cluster.run { cluster in
+            let client = cluster.client
+            cluster.handler.inject(
+                .init(
+                    verb: "patch", resource: "services", namespace: "team-a", count: 1000,
+                    status: APIStatus(code: 403, reason: "Forbidden", message: "denied by policy")))
+            _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
+            _ = try await client.create(loadBalancer("web", namespace: "team-b", ports: [(81, "TCP")]))
+            try await cluster.waitForEndpoints(["team-b/web"])
+            #expect(cluster.annotation("team-a/web", SharedLBNames.endpointAnnotation) == nil)
+            cluster.handler.clearFaults()
+            try await cluster.waitForEndpoints(["team-a/web", "team-b/web"])
+        }
+    }
+
+    @Test("a ConfigMap that is not a shard but has a shard's name is never written; the LB takes another name")
+    func foreignName() async throws {
+        try await Cluster.run { cluster in
+            let client = cluster.client
+            // (The allocator has created the namespace by now, or will: create it if not.)
+            _ = try? await client.create(Namespace(metadata: ObjectMeta(name: SharedLBNames.defaultNamespace)))
+            _ = try await client.create(
+                ConfigMap(
+                    metadata: ObjectMeta(
+                        name: "sharedlb-ledger-sharedlb-default-1", namespace: SharedLBNames.defaultNamespace),
+                    data: ["mine": "yes"]))
+            _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/web"])
+            #expect(
+                cluster.annotation("team-a/web", SharedLBNames.sharedServiceAnnotation)
+                    == "sharedlb-system/sharedlb-default-2")
+            let foreign = try await client.get(
+                ConfigMap.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-ledger-sharedlb-default-1")
+            #expect(foreign.data == ["mine": "yes"])
+            try await cluster.settle()
+            #expect(try await cluster.audit() == [])
+        }
+    }
 }
