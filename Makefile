@@ -28,13 +28,14 @@ manifests: build ## Regenerate manifests/ files that come from the code
 manifests-check: build ## Fail if generated manifests differ from the code
 	.build/debug/sharedlb webhook-config --service sharedlb-system/sharedlb-webhook | diff -u manifests/webhook/mutatingwebhookconfiguration.yaml -
 
-examples-check: build ## Audit the example ledger offline (it must stay valid)
+examples-check: build ## The example ledger audits clean; the demo's embedded Services match manifests/examples
 	.build/debug/sharedlb audit --ledger manifests/examples/ledger.yaml > /dev/null
+	.build/debug/sharedlb demo --print-examples | diff -u manifests/examples/demo-services.yaml -
 
 bench: ## Webhook throughput/latency/RSS against the Go peer and nginx (needs wrk, go, nginx; see scripts/)
 	scripts/webhook-bench.sh
 
-run: ## Run the webhook with a development certificate on 127.0.0.1:8443
-	$(SWIFT) run sharedlb webhook --listen 127.0.0.1:8443
+run: ## Run the demo: API server, webhook, allocator and a stand-in cloud in one process
+	$(SWIFT) run sharedlb demo
 
 ci: lint test manifests-check examples-check ## What CI runs

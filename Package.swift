@@ -116,6 +116,23 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `sharedlb demo`: the API test server, the webhook, the allocator and a stand-in cloud in one process.
+        .target(
+            name: "SharedLBDemo",
+            dependencies: [
+                "SharedLBCore",
+                "SharedLBAllocation",
+                "SharedLBCertificates",
+                "SharedLBController",
+                "SharedLBKubernetes",
+                "SharedLBAPIServer",
+                "SharedLBWebhook",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
         // The executable only parses flags and wires modules together.
         .executableTarget(
             name: "sharedlb",
@@ -125,6 +142,7 @@ let package = Package(
                 "SharedLBController",
                 "SharedLBKubernetes",
                 "SharedLBCertificates",
+                "SharedLBDemo",
                 "SharedLBWebhook",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -198,6 +216,7 @@ let package = Package(
                 "SharedLBCore",
                 "SharedLBAllocation",
                 "SharedLBController",
+                "SharedLBDemo",
                 "SharedLBCertificates",
                 "SharedLBWebhook",
                 "SharedLBAPIServer",

@@ -34,7 +34,10 @@ struct LoggingOptions: ParsableArguments {
 
     /// Logs go to standard error, one line per event, with swift-log metadata.
     func bootstrap(label: String) -> Logger {
-        let level = logLevel.level
+        Self.bootstrap(level: logLevel.level, label: label)
+    }
+
+    static func bootstrap(level: Logger.Level, label: String) -> Logger {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -6,19 +6,26 @@ struct SharedLBCommand: AsyncParsableCommand {
         commandName: "sharedlb",
         abstract: "Let many Kubernetes LoadBalancer Services share one cloud load balancer.",
         discussion: """
-            The admission webhook rewrites each new `type: LoadBalancer` Service into a ClusterIP \
-            Service labelled sharedlb.io/managed=true and records what was asked for in the \
-            sharedlb.io/requested annotation; users change nothing in their manifests.
+            The admission webhook rewrites each new `type: LoadBalancer` Service into a \
+            ClusterIP Service labelled sharedlb.io/managed=true and records what was asked \
+            for in the sharedlb.io/requested annotation; the allocator places its ports on a \
+            shared LoadBalancer Service, mirrors its endpoints, keeps every allocation in a \
+            ConfigMap ledger and annotates the Service with sharedlb.io/endpoint. Users \
+            change nothing in their manifests.
 
-            Quick start (no cluster needed for the webhook itself):
-              sharedlb webhook --listen 127.0.0.1:8443   # dev certificate in certs/
+            See it work, no cluster needed:
+              sharedlb demo
+
+            Out of cluster against a real one, for development:
               sharedlb certs --ip 192.0.2.10              # CA + serving certificate
               sharedlb webhook-config --ca certs/ca.crt \\
                 --url https://192.0.2.10:8443/mutate | kubectl apply -f -
+              sharedlb run --kubeconfig ~/.kube/config
             """,
         version: "0.1.0",
         subcommands: [
-            WebhookCommand.self, AllocatorCommand.self, RunCommand.self, AuditCommand.self, RestoreCommand.self,
+            DemoCommand.self, WebhookCommand.self, AllocatorCommand.self, RunCommand.self, AuditCommand.self,
+            RestoreCommand.self,
             CertsCommand.self, WebhookConfigCommand.self,
         ]
     )

@@ -4,6 +4,7 @@ import SharedLBAPIServer
 import SharedLBAllocation
 import SharedLBController
 import SharedLBCore
+import SharedLBDemo
 import SharedLBKubernetes
 import Testing
 
@@ -143,7 +144,7 @@ struct Cluster: Sendable {
                     }
                 }
                 group.addTask { try? await services.run() }
-                group.addTask { try? await cluster.playCloudProvider(logger: logger) }
+                group.addTask { await StandInCloud(client: client, logger: logger).run() }
                 for namespace in ["team-a", "team-b"] {
                     _ = try await client.create(Namespace(metadata: ObjectMeta(name: namespace)))
                 }
@@ -153,30 +154,6 @@ struct Cluster: Sendable {
         }
     }
 
-    /// What a cloud controller does: an address on every LoadBalancer Service in the controller namespace.
-    func playCloudProvider(logger: Logger) async throws {
-        let informer = Informer(
-            client: client, type: KubeService.self, namespace: SharedLBNames.defaultNamespace,
-            labelSelector: "sharedlb.io/role=shared-lb", logger: logger)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await informer.run() }
-            var given: [String: String] = [:]
-            for await _ in informer.updates {
-                for service in informer.snapshot().values
-                where service.status?.loadBalancer?.ingress?.isEmpty ?? true
-                    && service.metadata.deletionTimestamp == nil
-                {
-                    let name = service.metadata.name!
-                    let address = given[name] ?? "203.0.113.\(given.count + 1)"
-                    given[name] = address
-                    let status = KubeService.Status(loadBalancer: .init(ingress: [.init(ip: address)]))
-                    var patched = service
-                    patched.status = status
-                    _ = try? await client.update(patched, subresource: "status")
-                }
-            }
-        }
-    }
 }
 
 extension AllocatorConfiguration {

@@ -1,0 +1,257 @@
+import Foundation
+public import Logging
+import ServiceLifecycle
+import SharedLBAPIServer
+import SharedLBAllocation
+import SharedLBCertificates
+import SharedLBController
+public import SharedLBCore
+import SharedLBKubernetes
+import SharedLBWebhook
+import Yams
+
+/// `sharedlb demo`: the whole system in one process, no cluster needed. The in-repo API
+/// server (TLS, bearer token) calls the real webhook over TLS for every Service write; the
+/// allocator, leader-elected, places the converted Services; a stand-in cloud gives each
+/// shared LB an address. The example Services are created as any user would, and the
+/// result is printed.
+public struct Demo: Sendable {
+    public var keep: Bool
+    /// Where `--keep` writes the kubeconfig for kubectl.
+    public var kubeconfigPath: String
+    public var timeout: Duration
+    let logger: Logger
+
+    public init(keep: Bool, kubeconfigPath: String, timeout: Duration = .seconds(60), logger: Logger) {
+        self.keep = keep
+        self.kubeconfigPath = kubeconfigPath
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The example Services, parsed.
+    public static func exampleServices() throws -> [KubeService] {
+        try Yams.load_all(yaml: DemoExamples.services).map { document in
+            let data = try JSONSerialization.data(withJSONObject: document)
+            return try JSONDecoder().decode(KubeService.self, from: data)
+        }
+    }
+
+    /// Runs the demo, handing the report (and, with `keep`, the kubectl hints) to `output`.
+    public func run(print output: @escaping @Sendable (String) -> Void) async throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-demo-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let pki = try CertificateAuthority.generate().issue(
+            ServingCertificateRequest(dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"]))
+        try pki.write(to: directory)
+        let (listening, listened) = AsyncStream.makeStream(of: Int.self)
+        let webhook = WebhookServer(
+            configuration: WebhookConfiguration(
+                host: "127.0.0.1", port: 0, certificatePath: directory.appending(path: "tls.crt").path,
+                keyPath: directory.appending(path: "tls.key").path),
+            logger: logger, onListening: { _, port in listened.yield(port) })
+        let store = ObjectStore()
+        let admission = RegisteredWebhookAdmission(store: store)
+        let token = UUID().uuidString
+        let handler = APIHandler(store: store, token: token, admission: [admission])
+        let apiServer = try APIServer(handler: handler, token: token, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: webhook.services + [try apiServer.makeService()],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            // false: the servers stopped (a signal); true: the scenario is done.
+            tasks.addTask {
+                try await group.run()
+                return false
+            }
+            var ports = listening.makeAsyncIterator()
+            guard let webhookPort = await ports.next() else { throw Failure(description: "the webhook did not start") }
+            let server = await apiServer.url
+            // Register the webhook as `sharedlb webhook-config --url ... --ca ...` would.
+            let registration = WebhookRegistration(
+                endpoint: .url("https://127.0.0.1:\(webhookPort)/mutate"), caBundle: pki.caBundle, failurePolicy: .fail
+            ).manifest()
+            _ = try store.create(
+                .mutatingWebhookConfigurations,
+                object: JSONParser.parse(Array(try JSONEncoder().encode(registration))))
+            let client = try KubernetesClient(
+                configuration: ClientConfiguration(
+                    server: server, certificateAuthorityPEM: apiServer.caCertificatePEM, credentials: .token(token)))
+            let caPEM = apiServer.caCertificatePEM
+            tasks.addTask {
+                try await scenario(client: client, server: server, caPEM: caPEM, token: token, print: output)
+                return true
+            }
+            var failure: (any Error)?
+            do {
+                if try await tasks.next() == true {
+                    await group.triggerGracefulShutdown()
+                } else {
+                    tasks.cancelAll()
+                }
+                try await tasks.waitForAll()
+            } catch {
+                failure = error
+                await group.triggerGracefulShutdown()
+                tasks.cancelAll()
+                try? await tasks.waitForAll()
+            }
+            try? await client.shutdown()
+            await admission.shutdown()
+            if let failure { throw failure }
+        }
+    }
+
+    func scenario(
+        client: KubernetesClient, server: String, caPEM: String, token: String,
+        print output: @escaping @Sendable (String) -> Void
+    ) async throws {
+        let allocator = Allocator(
+            client: client,
+            configuration: AllocatorConfiguration(
+                identity: "demo", leaderElection: LeaderElector.Configuration(identity: "demo")),
+            logger: logger)
+        let services = Informer(
+            client: client, type: KubeService.self, namespace: nil, labelSelector: nil, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await allocator.run() }
+            tasks.addTask { try await services.run() }
+            tasks.addTask { await StandInCloud(client: client, firstHost: 10, logger: logger).run() }
+            let examples = try Self.exampleServices()
+            for namespace in Set(examples.compactMap(\.metadata.namespace)).sorted() {
+                _ = try await client.create(Namespace(metadata: ObjectMeta(name: namespace)))
+            }
+            for service in examples { _ = try await client.create(service) }
+            let ids = examples.map { "\($0.metadata.namespace ?? "")/\($0.metadata.name ?? "")" }
+            let placed = try await Self.wait(services, timeout: timeout) { snapshot in
+                ids.allSatisfy {
+                    snapshot[$0]?.metadata.annotations?[SharedLBNames.endpointAnnotation] != nil
+                        || snapshot[$0]?.metadata.annotations?[SharedLBNames.errorAnnotation] != nil
+                }
+            }
+            guard placed else { throw Failure(description: "not every Service was placed within \(timeout)") }
+            output(try await report(client: client, services: services.snapshot(), ids: ids))
+            if keep {
+                try Self.writeKubeconfig(path: kubeconfigPath, server: server, caPEM: caPEM, token: token)
+                output(
+                    """
+
+                    Still running. Point kubectl at it:
+                      export KUBECONFIG=\(kubeconfigPath)
+                      kubectl get services -A
+                      kubectl get configmap -n sharedlb-system -l sharedlb.io/role=ledger -o yaml
+                    Ctrl-C stops it.
+
+                    """)
+                // Until SIGINT/SIGTERM stops the servers, which cancels this task.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            tasks.cancelAll()
+        }
+    }
+
+    /// The table: every example Service, its shared LB and external endpoint; then the ledger.
+    func report(client: KubernetesClient, services: [String: KubeService], ids: [String]) async throws -> String {
+        var rows = [["SERVICE", "TYPE", "SHARED LB", "EXTERNAL ENDPOINT"]]
+        for id in ids {
+            let service = services[id]
+            let annotations = service?.metadata.annotations ?? [:]
+            rows.append([
+                id, service?.spec?.type ?? "?",
+                annotations[SharedLBNames.sharedServiceAnnotation] ?? "-",
+                annotations[SharedLBNames.endpointAnnotation]
+                    ?? annotations[SharedLBNames.errorAnnotation].map { "error: \($0)" } ?? "-",
+            ])
+        }
+        var text = "Ordinary LoadBalancer Services, as created (manifests/examples/demo-services.yaml):\n\n"
+        text += Self.table(rows)
+        let shared = services.values.filter {
+            $0.metadata.labels?[SharedLBNames.roleLabel] == SharedLBNames.sharedLBRole
+        }
+        text += "\n\(ids.count) LoadBalancer Services now share \(shared.count) cloud load balancers:\n\n"
+        var lbRows = [["SHARED LB", "ADDRESS", "PORTS"]]
+        for service in shared.sorted(by: { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") }) {
+            lbRows.append([
+                "\(service.metadata.namespace ?? "")/\(service.metadata.name ?? "")",
+                service.status?.loadBalancer?.ingress?.compactMap { $0.ip ?? $0.hostname }.joined(separator: ",")
+                    ?? "-",
+                (service.spec?.ports ?? []).map { "\($0.port)/\($0.protocol ?? "TCP")" }.joined(separator: " "),
+            ])
+        }
+        text += Self.table(lbRows)
+        text += "\nThe ledger (ConfigMaps sharedlb-ledger-*, the source of truth):\n\n"
+        let ledger = try await client.listAll(
+            ConfigMap.self, namespace: SharedLBNames.defaultNamespace,
+            labelSelector: "\(SharedLBNames.roleLabel)=\(SharedLBNames.ledgerRole)")
+        for configMap in ledger.items.sorted(by: { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") }) {
+            text += "\(configMap.metadata.name ?? ""):\n"
+            for line in (configMap.data?["allocations"] ?? "").split(separator: "\n") { text += "  \(line)\n" }
+        }
+        let violations = try await Auditor.load(
+            client: client, namespace: SharedLBNames.defaultNamespace, mixedProtocol: false
+        ).violations()
+        text +=
+            violations.isEmpty
+            ? "\naudit: every invariant holds\n"
+            : "\naudit: \(violations.map(\.description).joined(separator: "\n       "))\n"
+        return text
+    }
+
+    static func table(_ rows: [[String]]) -> String {
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "   ")
+                .trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n") + "\n"
+    }
+
+    static func wait(
+        _ informer: Informer<KubeService>, timeout: Duration,
+        _ condition: @Sendable @escaping ([String: KubeService]) -> Bool
+    ) async throws -> Bool {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                if condition(informer.snapshot()) { return true }
+                for await _ in informer.updates where condition(informer.snapshot()) { return true }
+                return false
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
+            let result = try await group.next()!
+            group.cancelAll()
+            return result
+        }
+    }
+
+    /// A kubeconfig for the demo's API server (its CA and token).
+    static func writeKubeconfig(path: String, server: String, caPEM: String, token: String) throws {
+        let ca = Data(caPEM.utf8).base64EncodedString()
+        let text = """
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: sharedlb-demo
+              cluster: {server: "\(server)", certificate-authority-data: "\(ca)"}
+            users:
+            - name: sharedlb-demo
+              user: {token: "\(token)"}
+            contexts:
+            - name: sharedlb-demo
+              context: {cluster: sharedlb-demo, user: sharedlb-demo}
+            current-context: sharedlb-demo
+
+            """
+        try Data(text.utf8).write(to: URL(filePath: path), options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+    }
+}

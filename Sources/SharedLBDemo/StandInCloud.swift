@@ -1,0 +1,43 @@
+public import Logging
+import SharedLBCore
+public import SharedLBKubernetes
+
+/// What a cloud controller does for the demo and the tests: an address from 203.0.113.0/24
+/// (TEST-NET-3) in `status.loadBalancer.ingress` of every shared LB, through the status
+/// subresource, as soon as it appears.
+public struct StandInCloud: Sendable {
+    let client: KubernetesClient
+    let firstHost: Int
+    let logger: Logger
+
+    public init(client: KubernetesClient, firstHost: Int = 1, logger: Logger) {
+        self.client = client
+        self.firstHost = firstHost
+        self.logger = logger
+    }
+
+    /// Runs until cancelled.
+    public func run() async {
+        let informer = Informer(
+            client: client, type: KubeService.self, namespace: SharedLBNames.defaultNamespace,
+            labelSelector: "\(SharedLBNames.roleLabel)=\(SharedLBNames.sharedLBRole)", logger: logger)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await informer.run() }
+            var given: [String: String] = [:]
+            for await _ in informer.updates {
+                for service in informer.snapshot().values
+                where service.status?.loadBalancer?.ingress?.isEmpty ?? true
+                    && service.metadata.deletionTimestamp == nil
+                {
+                    let name = service.metadata.name ?? ""
+                    let address = given[name] ?? "203.0.113.\(given.count + firstHost)"
+                    given[name] = address
+                    var patched = service
+                    patched.status = KubeService.Status(loadBalancer: .init(ingress: [.init(ip: address)]))
+                    _ = try? await client.update(patched, subresource: "status")
+                }
+            }
+            group.cancelAll()
+        }
+    }
+}
