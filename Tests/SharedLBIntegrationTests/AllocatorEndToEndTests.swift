@@ -35,8 +35,14 @@ struct AllocatorEndToEndTests {
             let spilled = cluster.annotation("team-b/web", SharedLBNames.sharedServiceAnnotation)
             #expect(spilled != nil && spilled != "sharedlb-system/sharedlb-default-1")
             // TCP and UDP never share one LB by default: dns is split, and both halves are reported.
-            let dns = try #require(cluster.annotation("team-b/dns", SharedLBNames.sharedServiceAnnotation))
-            #expect(dns.split(separator: ",").count == 2)
+            // (Each half is reported once its LB has an address: wait for the second.)
+            #expect(
+                try await waitUntil(cluster.services) {
+                    $0["team-b/dns"]?.metadata.annotations?[SharedLBNames.sharedServiceAnnotation]?
+                        .split(separator: ",").count == 2
+                })
+            let dns = try #require(cluster.annotation("team-b/dns", SharedLBNames.endpointAnnotation))
+            #expect(dns.contains(":53/TCP") && dns.contains(":53/UDP"))
             // Source ranges make a pool of their own, and the shared LB carries them.
             let admin = try #require(cluster.annotation("team-b/admin", SharedLBNames.sharedServiceAnnotation))
             let adminLB = try await client.get(
