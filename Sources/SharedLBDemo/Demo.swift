@@ -129,7 +129,7 @@ public struct Demo: Sendable {
             }
             for service in examples { _ = try await client.create(service) }
             let ids = examples.map { "\($0.metadata.namespace ?? "")/\($0.metadata.name ?? "")" }
-            let placed = try await Self.wait(services, timeout: timeout) { snapshot in
+            let placed = try await services.wait(timeout: timeout) { snapshot in
                 ids.allSatisfy {
                     snapshot[$0]?.metadata.annotations?[SharedLBNames.endpointAnnotation] != nil
                         || snapshot[$0]?.metadata.annotations?[SharedLBNames.errorAnnotation] != nil
@@ -211,26 +211,6 @@ public struct Demo: Sendable {
             zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "   ")
                 .trimmingCharacters(in: .whitespaces)
         }.joined(separator: "\n") + "\n"
-    }
-
-    static func wait(
-        _ informer: Informer<KubeService>, timeout: Duration,
-        _ condition: @Sendable @escaping ([String: KubeService]) -> Bool
-    ) async throws -> Bool {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                if condition(informer.snapshot()) { return true }
-                for await _ in informer.updates where condition(informer.snapshot()) { return true }
-                return false
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return false
-            }
-            let result = try await group.next()!
-            group.cancelAll()
-            return result
-        }
     }
 
     /// A kubeconfig for the demo's API server (its CA and token).

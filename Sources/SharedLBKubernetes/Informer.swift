@@ -65,6 +65,29 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         state.withLock { $0.resourceVersion }
     }
 
+    /// Waits until `condition` holds for the snapshot, checking again on every change; false
+    /// once `timeout` has passed without it. It reads ``updates``, so nothing else may.
+    public func wait(
+        timeout: Duration, until condition: @Sendable @escaping ([String: Object]) -> Bool
+    ) async throws -> Bool {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                if condition(self.snapshot()) { return true }
+                for await _ in self.updates where condition(self.snapshot()) {
+                    return true
+                }
+                return false
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
+            let result = try await group.next()!
+            group.cancelAll()
+            return result
+        }
+    }
+
     /// Lists and watches until cancelled.
     public func run() async throws {
         var failures = 0

@@ -25,23 +25,12 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @Sendable @escaping (
     }
 }
 
-/// Waits until `condition` holds for the informer's snapshot, re-checking on every change;
-/// false when it still does not after `timeout`.
+/// Waits until `condition` holds for the informer's store (see ``Informer/wait(timeout:until:)``).
 func waitUntil<Object: KubernetesObject>(
     _ informer: Informer<Object>, timeout: Duration = .seconds(20),
     _ condition: @Sendable @escaping ([String: Object]) -> Bool
 ) async throws -> Bool {
-    do {
-        return try await withTimeout(timeout) {
-            if condition(informer.snapshot()) { return true }
-            for await _ in informer.updates where condition(informer.snapshot()) {
-                return true
-            }
-            return false
-        }
-    } catch is TimedOut {
-        return false
-    }
+    try await informer.wait(timeout: timeout, until: condition)
 }
 
 /// Allocators beside an environment, a cloud provider that gives each shared LB an address,

@@ -3,27 +3,12 @@ import SharedLBCore
 import SharedLBKubernetes
 import Testing
 
-/// Waits until `condition` holds for the informer's store, woken by its updates, bounded in time.
+/// Waits until `condition` holds for the informer's store (see ``Informer/wait(timeout:until:)``).
 func waitUntil<Object: KubernetesObject>(
     _ informer: Informer<Object>, timeout: Duration = .seconds(10),
     _ condition: @Sendable @escaping ([String: Object]) -> Bool
 ) async throws -> Bool {
-    try await withThrowingTaskGroup(of: Bool.self) { group in
-        group.addTask {
-            if condition(informer.snapshot()) { return true }
-            for await _ in informer.updates where condition(informer.snapshot()) {
-                return true
-            }
-            return false
-        }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return false
-        }
-        let result = try await group.next()!
-        group.cancelAll()
-        return result
-    }
+    try await informer.wait(timeout: timeout, until: condition)
 }
 
 @Suite("Watches and the informer")
