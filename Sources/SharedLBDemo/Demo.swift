@@ -43,68 +43,11 @@ public struct Demo: Sendable {
 
     /// Runs the demo, handing the report (and, with `keep`, the kubectl hints) to `output`.
     public func run(print output: @escaping @Sendable (String) -> Void) async throws {
-        let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-demo-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let pki = try CertificateAuthority.generate().issue(
-            ServingCertificateRequest(dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"]))
-        try pki.write(to: directory)
-        let (listening, listened) = AsyncStream.makeStream(of: Int.self)
-        let webhook = WebhookServer(
-            configuration: WebhookConfiguration(
-                host: "127.0.0.1", port: 0, certificatePath: directory.appending(path: "tls.crt").path,
-                keyPath: directory.appending(path: "tls.key").path),
-            logger: logger, onListening: { _, port in listened.yield(port) })
-        let store = ObjectStore()
-        let admission = RegisteredWebhookAdmission(store: store)
-        let token = UUID().uuidString
-        let handler = APIHandler(store: store, token: token, admission: [admission])
-        let apiServer = try APIServer(handler: handler, token: token, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: webhook.services + [try apiServer.makeService()],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        try await withThrowingTaskGroup(of: Bool.self) { tasks in
-            // false: the servers stopped (a signal); true: the scenario is done.
-            tasks.addTask {
-                try await group.run()
-                return false
-            }
-            var ports = listening.makeAsyncIterator()
-            guard let webhookPort = await ports.next() else { throw Failure(description: "the webhook did not start") }
-            let server = await apiServer.url
-            // Register the webhook as `sharedlb webhook-config --url ... --ca ...` would.
-            let registration = WebhookRegistration(
-                endpoint: .url("https://127.0.0.1:\(webhookPort)/mutate"), caBundle: pki.caBundle, failurePolicy: .fail
-            ).manifest()
-            _ = try store.create(
-                .mutatingWebhookConfigurations,
-                object: JSONParser.parse(Array(try JSONEncoder().encode(registration))))
-            let client = try KubernetesClient(
-                configuration: ClientConfiguration(
-                    server: server, certificateAuthorityPEM: apiServer.caCertificatePEM, credentials: .token(token)))
-            let caPEM = apiServer.caCertificatePEM
-            tasks.addTask {
-                try await scenario(client: client, server: server, caPEM: caPEM, token: token, print: output)
-                return true
-            }
-            var failure: (any Error)?
-            do {
-                if try await tasks.next() == true {
-                    await group.triggerGracefulShutdown()
-                } else {
-                    tasks.cancelAll()
-                }
-                try await tasks.waitForAll()
-            } catch {
-                failure = error
-                await group.triggerGracefulShutdown()
-                tasks.cancelAll()
-                try? await tasks.waitForAll()
-            }
-            try? await client.shutdown()
-            await admission.shutdown()
-            if let failure { throw failure }
+        try await LocalCluster.run(gracefulShutdownSignals: [.sigterm, .sigint], logger: logger) { cluster in
+            try cluster.register(failurePolicy: .fail)
+            try await scenario(
+                client: cluster.client, server: cluster.server, caPEM: cluster.caCertificatePEM, token: cluster.token,
+                print: output)
         }
     }
 

@@ -4,73 +4,19 @@ import ServiceLifecycle
 import SharedLBAPIServer
 import SharedLBCertificates
 import SharedLBCore
+import SharedLBDemo
 import SharedLBKubernetes
 import SharedLBWebhook
 import Testing
 
 /// The in-repo API server calling the real `sharedlb webhook` over TLS, as kube-apiserver would.
-struct Environment: Sendable {
-    let client: KubernetesClient
-    let handler: APIHandler
-    let webhookURL: String
-    let caBundle: String
-    let webhookMetrics: WebhookMetrics
+typealias Environment = LocalCluster
 
-    /// Registers the webhook with `sharedlb webhook-config`'s generator, then returns.
-    func register(
-        url: String? = nil, failurePolicy: WebhookRegistration.FailurePolicy, name: String = "sharedlb-webhook"
-    ) throws {
-        let manifest = WebhookRegistration(
-            name: name, endpoint: .url(url ?? webhookURL), caBundle: caBundle, failurePolicy: failurePolicy
-        ).manifest()
-        _ = try handler.store.create(
-            .mutatingWebhookConfigurations, object: JSONParser.parse(Array(try JSONEncoder().encode(manifest))))
-    }
-
-    static func run(_ body: @Sendable (Environment) async throws -> Void) async throws {
+extension LocalCluster {
+    static func run(_ body: @escaping @Sendable (LocalCluster) async throws -> Void) async throws {
         var logger = Logger(label: "test.e2e")
         logger.logLevel = .warning
-        let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-e2e-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let pki = try CertificateAuthority.generate().issue(
-            ServingCertificateRequest(dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"]))
-        try pki.write(to: directory)
-        let (listening, listeningContinuation) = AsyncStream.makeStream(of: Int.self)
-        let webhook = WebhookServer(
-            configuration: WebhookConfiguration(
-                host: "127.0.0.1", port: 0, certificatePath: directory.appending(path: "tls.crt").path,
-                keyPath: directory.appending(path: "tls.key").path),
-            logger: logger, onListening: { _, port in listeningContinuation.yield(port) })
-        let store = ObjectStore()
-        let admission = RegisteredWebhookAdmission(store: store)
-        let handler = APIHandler(store: store, token: "e2e", admission: [admission])
-        let apiServer = try APIServer(handler: handler, token: "e2e", logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(services: webhook.services + [try apiServer.makeService()], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var ports = listening.makeAsyncIterator()
-            let webhookPort = await ports.next()!
-            let client = try KubernetesClient(
-                configuration: ClientConfiguration(
-                    server: await apiServer.url, certificateAuthorityPEM: apiServer.caCertificatePEM,
-                    credentials: .token("e2e")))
-            let environment = Environment(
-                client: client, handler: handler, webhookURL: "https://127.0.0.1:\(webhookPort)/mutate",
-                caBundle: pki.caBundle,
-                webhookMetrics: webhook.metrics)
-            var failure: (any Error)?
-            do {
-                try await body(environment)
-            } catch {
-                failure = error
-            }
-            try? await client.shutdown()
-            await admission.shutdown()
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            if let failure { throw failure }
-        }
+        try await run(logger: logger, body)
     }
 }
 

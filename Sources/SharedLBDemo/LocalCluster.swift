@@ -1,0 +1,101 @@
+import Foundation
+public import Logging
+import ServiceLifecycle
+public import SharedLBAPIServer
+import SharedLBCertificates
+public import SharedLBCore
+public import SharedLBKubernetes
+public import SharedLBWebhook
+public import UnixSignals
+
+/// The in-repo API server calling the real webhook over TLS, as kube-apiserver would, and a
+/// client for it: what `sharedlb demo` and the end-to-end tests run on.
+public struct LocalCluster: Sendable {
+    public let client: KubernetesClient
+    public let handler: APIHandler
+    /// `https://127.0.0.1:PORT` of the API server, its CA and its bearer token.
+    public let server: String
+    public let caCertificatePEM: String
+    public let token: String
+    /// Where the webhook listens (`https://127.0.0.1:PORT/mutate`) and the `caBundle` that trusts it.
+    public let webhookURL: String
+    public let caBundle: String
+    public let webhookMetrics: WebhookMetrics
+
+    /// Registers the webhook with `sharedlb webhook-config`'s generator.
+    public func register(
+        url: String? = nil, failurePolicy: WebhookRegistration.FailurePolicy, name: String = "sharedlb-webhook"
+    ) throws {
+        let manifest = WebhookRegistration(
+            name: name, endpoint: .url(url ?? webhookURL), caBundle: caBundle, failurePolicy: failurePolicy
+        ).manifest()
+        _ = try handler.store.create(
+            .mutatingWebhookConfigurations, object: JSONParser.parse(Array(try JSONEncoder().encode(manifest))))
+    }
+
+    /// Starts the webhook and the API server, runs `body`, and stops them. With signals, a
+    /// SIGINT/SIGTERM stops the servers and cancels `body`.
+    public static func run(
+        gracefulShutdownSignals: [UnixSignal] = [], logger: Logger,
+        _ body: @escaping @Sendable (LocalCluster) async throws -> Void
+    ) async throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-local-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let pki = try CertificateAuthority.generate().issue(
+            ServingCertificateRequest(dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"]))
+        try pki.write(to: directory)
+        let (listening, listened) = AsyncStream.makeStream(of: Int.self)
+        let webhook = WebhookServer(
+            configuration: WebhookConfiguration(
+                host: "127.0.0.1", port: 0, certificatePath: directory.appending(path: "tls.crt").path,
+                keyPath: directory.appending(path: "tls.key").path),
+            logger: logger, onListening: { _, port in listened.yield(port) })
+        let store = ObjectStore()
+        let admission = RegisteredWebhookAdmission(store: store)
+        let token = UUID().uuidString
+        let handler = APIHandler(store: store, token: token, admission: [admission])
+        let apiServer = try APIServer(handler: handler, token: token, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: webhook.services + [try apiServer.makeService()],
+                gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
+        try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            // false: the servers stopped (a signal); true: `body` is done.
+            tasks.addTask {
+                try await group.run()
+                return false
+            }
+            var ports = listening.makeAsyncIterator()
+            guard let webhookPort = await ports.next() else { throw CancellationError() }
+            let server = await apiServer.url
+            let client = try KubernetesClient(
+                configuration: ClientConfiguration(
+                    server: server, certificateAuthorityPEM: apiServer.caCertificatePEM, credentials: .token(token)))
+            let cluster = LocalCluster(
+                client: client, handler: handler, server: server, caCertificatePEM: apiServer.caCertificatePEM,
+                token: token, webhookURL: "https://127.0.0.1:\(webhookPort)/mutate", caBundle: pki.caBundle,
+                webhookMetrics: webhook.metrics)
+            tasks.addTask {
+                try await body(cluster)
+                return true
+            }
+            var failure: (any Error)?
+            do {
+                if try await tasks.next() == true {
+                    await group.triggerGracefulShutdown()
+                } else {
+                    tasks.cancelAll()
+                }
+                try await tasks.waitForAll()
+            } catch {
+                failure = error
+                await group.triggerGracefulShutdown()
+                tasks.cancelAll()
+                try? await tasks.waitForAll()
+            }
+            try? await client.shutdown()
+            await admission.shutdown()
+            if let failure { throw failure }
+        }
+    }
+}
