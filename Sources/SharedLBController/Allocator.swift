@@ -295,10 +295,8 @@ public final class Allocator: Service, Sendable {
 
         // 2. Shared LB Services.
         let membersByUID = Dictionary(members.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
-        var byShard: [String: [Allocation]] = [:]
         var byMember: [String: [String: [Allocation]]] = [:]
         for (name, shard) in placement.shards {
-            byShard[name] = shard.allocations
             for allocation in shard.allocations {
                 byMember[allocation.uid, default: [:]][name, default: []].append(allocation)
             }
@@ -348,7 +346,8 @@ public final class Allocator: Service, Sendable {
 
         // 3. Mirrored EndpointSlices.
         if try await !mirror(
-            placement: placement, members: membersByUID, liveShared: liveShared, slices: sliceSnapshot)
+            placement: placement, members: membersByUID, liveShared: liveShared, slices: sliceSnapshot,
+            unreadable: unreadable)
         {
             incomplete = true
         }
@@ -518,7 +517,7 @@ public final class Allocator: Service, Sendable {
 
     func mirror(
         placement: Placement, members: [String: Member], liveShared: [String: KubeService],
-        slices: [String: EndpointSlice]
+        slices: [String: EndpointSlice], unreadable: Set<String>
     ) async throws -> Bool {
         let namespace = configuration.namespace
         var existing: [String: EndpointSlice] = [:]
@@ -527,6 +526,9 @@ public final class Allocator: Service, Sendable {
             if slice.metadata.namespace == namespace,
                 slice.metadata.labels?[Mirroring.managedByLabel] == Mirroring.managedBy
             {
+                // The slices of a shard that cannot be read stay as they are: the traffic it
+                // carries keeps flowing until an operator mends it.
+                if unreadable.contains(slice.metadata.labels?[Mirroring.serviceNameLabel] ?? "") { continue }
                 existing[slice.metadata.name ?? ""] = slice
             } else if let service = slice.metadata.labels?[Mirroring.serviceNameLabel] {
                 sourceSlices["\(slice.metadata.namespace ?? "")/\(service)", default: []].append(slice)

@@ -251,4 +251,29 @@ struct AllocatorFaultTests {
             #expect(try await cluster.audit() == [])
         }
     }
+
+    @Test("a ledger shard edited into something unreadable is never written over, and audit names it")
+    func unreadableShard() async throws {
+        try await Cluster.run { cluster in
+            let client = cluster.client
+            _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/web"])
+            let broken = #"{"data":{"allocations":"80/TCP this is not a ledger line\n"}}"#
+            let edited = try await client.patch(
+                ConfigMap.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-ledger-sharedlb-default-1",
+                patch: .merge(try JSONParser.parse(Array(broken.utf8))))
+            try await cluster.settle()
+            let after = try await client.get(
+                ConfigMap.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-ledger-sharedlb-default-1")
+            #expect(after.metadata.resourceVersion == edited.metadata.resourceVersion)
+            #expect(after.data == edited.data)
+            let codes = Set(try await cluster.audit().map(\.code))
+            #expect(codes.contains("ledger-unreadable"))
+            let metrics = String(decoding: cluster.allocators[0].metrics.exposition(), as: UTF8.self)
+            #expect(metrics.contains("sharedlb_allocator_unreadable_ledger_shards 1"))
+            // The shared LB it describes is neither deleted nor given to anyone else.
+            _ = try await client.get(
+                KubeService.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-default-1")
+        }
+    }
 }
