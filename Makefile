@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FORMAT_PATHS = Package.swift Sources Tests
 
-.PHONY: help build release test lint format manifests manifests-check examples-check bench run ci
+.PHONY: help build release release-static test lint format manifests manifests-check examples-check bench run ci
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -12,6 +12,13 @@ build: ## Debug build (warnings are errors in our targets)
 
 release: ## Release build of the sharedlb binary (.build/release/sharedlb)
 	$(SWIFT) build -c release --product sharedlb
+
+release-static: ## The Dockerfile's build: a release binary with the Swift runtime linked in
+	$(SWIFT) build -c release --static-swift-stdlib --product sharedlb
+	@# Only the C/C++ runtime and zlib may stay dynamic: the runtime image has nothing else.
+	@if ldd .build/release/sharedlb | grep -v -E 'linux-vdso|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libutil\.so|ld-linux|libgcc_s|libstdc\+\+|libz\.so'; then \
+		echo "release-static: the binary needs the libraries above" >&2; exit 1; fi
+	.build/release/sharedlb --version
 
 test: ## Run the whole test suite
 	$(SWIFT) test
@@ -38,4 +45,4 @@ bench: ## Webhook throughput/latency/RSS against the Go peer and nginx (needs wr
 run: ## Run the demo: API server, webhook, allocator and a stand-in cloud in one process
 	$(SWIFT) run sharedlb demo
 
-ci: lint test manifests-check examples-check ## What CI runs
+ci: lint test manifests-check examples-check release-static ## What CI runs

@@ -1,0 +1,23 @@
+# SharedLB: one static binary on a slim base, run as a non-root user.
+#   docker build -t sharedlb .
+# CI runs the same build command (`make release-static`), so this file cannot rot silently.
+
+FROM swift:6.3-noble AS build
+WORKDIR /src
+COPY Package.swift ./
+RUN swift package resolve
+COPY Sources ./Sources
+COPY Tests ./Tests
+RUN swift build -c release --static-swift-stdlib --product sharedlb \
+ && cp "$(swift build -c release --show-bin-path)/sharedlb" /sharedlb \
+ && strip /sharedlb
+
+FROM ubuntu:noble
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates libstdc++6 zlib1g \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /sharedlb /usr/local/bin/sharedlb
+# The distroless "nonroot" uid; the manifests run as it too.
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/sharedlb"]
+CMD ["--help"]
