@@ -137,10 +137,9 @@ public struct Auditor: Sendable {
     func checkMembers(_ services: [KubeService]) -> [Violation] {
         var found: [Violation] = []
         var placed: Set<String> = []
+        let pairs = services.compactMap { service in Member(service: service).map { (service, $0) } }
         var members: [String: Member] = [:]
-        for service in services {
-            if let member = Member(service: service) { members[member.uid] = member }
-        }
+        for (_, member) in pairs { members[member.uid] = member }
         for shard in shards {
             for allocation in shard.allocations {
                 placed.insert(allocation.uid)
@@ -166,8 +165,7 @@ public struct Auditor: Sendable {
                 }
             }
         }
-        for service in services {
-            guard let member = Member(service: service), !placed.contains(member.uid) else { continue }
+        for (service, member) in pairs where !placed.contains(member.uid) {
             if service.metadata.annotations?[SharedLBNames.errorAnnotation] == nil && !member.ports.isEmpty {
                 found.append(
                     Violation("unplaced-member", member.id, "no allocation and no \(SharedLBNames.errorAnnotation)"))

@@ -115,7 +115,7 @@ public struct Demo: Sendable {
             ])
         }
         var text = "Ordinary LoadBalancer Services, as created (manifests/examples/demo-services.yaml):\n\n"
-        text += Self.table(rows)
+        text += TextTable.render(rows)
         let shared = services.values.filter {
             $0.metadata.labels?[SharedLBNames.roleLabel] == SharedLBNames.sharedLBRole
         }
@@ -129,7 +129,7 @@ public struct Demo: Sendable {
                 (service.spec?.ports ?? []).map { "\($0.port)/\($0.protocol ?? "TCP")" }.joined(separator: " "),
             ])
         }
-        text += Self.table(lbRows)
+        text += TextTable.render(lbRows)
         text += "\nThe ledger (ConfigMaps sharedlb-ledger-*, the source of truth):\n\n"
         let ledger = try await client.listAll(
             ConfigMap.self, namespace: SharedLBNames.defaultNamespace,
@@ -146,14 +146,6 @@ public struct Demo: Sendable {
             ? "\naudit: every invariant holds\n"
             : "\naudit: \(violations.map(\.description).joined(separator: "\n       "))\n"
         return text
-    }
-
-    static func table(_ rows: [[String]]) -> String {
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "   ")
-                .trimmingCharacters(in: .whitespaces)
-        }.joined(separator: "\n") + "\n"
     }
 
     /// A kubeconfig for the demo's API server (its CA and token).

@@ -25,7 +25,10 @@ public struct StandInCloud: Sendable {
             group.addTask { try? await informer.run() }
             var given: [String: String] = [:]
             for await _ in informer.updates {
-                for service in informer.snapshot().values
+                // In name order, so the addresses do not depend on dictionary order.
+                for service in informer.snapshot().values.sorted(by: {
+                    ($0.metadata.name ?? "") < ($1.metadata.name ?? "")
+                })
                 where service.status?.loadBalancer?.ingress?.isEmpty ?? true
                     && service.metadata.deletionTimestamp == nil
                 {

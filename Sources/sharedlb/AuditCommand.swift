@@ -105,20 +105,9 @@ struct AuditCommand: AsyncParsableCommand {
         let rows = rows(auditor)
         switch output {
         case .table:
-            let header = Row(
-                pool: "POOL", sharedLB: "SHARED LB", endpoint: "ENDPOINT", port: "PORT", member: "MEMBER",
-                target: "TARGET")
-            let all = [header] + rows
-            let columns: [KeyPath<Row, String>] = [\.pool, \.sharedLB, \.endpoint, \.port, \.member, \.target]
-            let widths = columns.map { column in all.map { $0[keyPath: column].count }.max() ?? 0 }
-            var text = ""
-            for row in all {
-                let cells = zip(columns, widths).map { column, width in
-                    row[keyPath: column].padding(toLength: width, withPad: " ", startingAt: 0)
-                }
-                text += cells.joined(separator: "   ").trimmingCharacters(in: .whitespaces) + "\n"
-            }
-            return text
+            let header = ["POOL", "SHARED LB", "ENDPOINT", "PORT", "MEMBER", "TARGET"]
+            return TextTable.render(
+                [header] + rows.map { [$0.pool, $0.sharedLB, $0.endpoint, $0.port, $0.member, $0.target] })
         case .json, .yaml:
             let allocations: [[String: String]] = rows.map {
                 [
