@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FORMAT_PATHS = Package.swift Sources Tests
 
-.PHONY: help build release release-static test lint format manifests manifests-check examples-check bench run ci
+.PHONY: help build release release-static test lint format manifests manifests-check manifests-render docs-check examples-check bench run ci
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -29,11 +29,23 @@ lint: ## Check formatting with swift format and the repo's .swift-format
 format: ## Format the code in place
 	$(SWIFT) format --in-place --recursive --parallel $(FORMAT_PATHS)
 
+WEBHOOK_CONFIG = .build/debug/sharedlb webhook-config --service sharedlb-system/sharedlb-webhook
+FAIL_CLOSED = --failure-policy Fail --match-conditions
+OVERLAYS = $(wildcard manifests/overlays/*)
+
 manifests: build ## Regenerate manifests/ files that come from the code
-	.build/debug/sharedlb webhook-config --service sharedlb-system/sharedlb-webhook > manifests/webhook/mutatingwebhookconfiguration.yaml
+	$(WEBHOOK_CONFIG) > manifests/webhook/mutatingwebhookconfiguration.yaml
+	$(WEBHOOK_CONFIG) $(FAIL_CLOSED) > manifests/overlays/fail-closed/mutatingwebhookconfiguration.yaml
 
 manifests-check: build ## Fail if generated manifests differ from the code
-	.build/debug/sharedlb webhook-config --service sharedlb-system/sharedlb-webhook | diff -u manifests/webhook/mutatingwebhookconfiguration.yaml -
+	$(WEBHOOK_CONFIG) | diff -u manifests/webhook/mutatingwebhookconfiguration.yaml -
+	$(WEBHOOK_CONFIG) $(FAIL_CLOSED) | diff -u manifests/overlays/fail-closed/mutatingwebhookconfiguration.yaml -
+
+manifests-render: ## `kubectl kustomize` renders manifests/ and each overlay, with the settings each overlay promises
+	scripts/manifests-render.sh manifests $(OVERLAYS)
+
+docs-check: build ## Every subcommand and option in --help is documented in README
+	scripts/docs-check.sh .build/debug/sharedlb
 
 examples-check: build ## The example ledger audits clean; the demo's embedded Services match manifests/examples
 	.build/debug/sharedlb audit --ledger manifests/examples/ledger.yaml > /dev/null
@@ -45,4 +57,4 @@ bench: ## Webhook throughput/latency/RSS against the Go peer and nginx (needs wr
 run: ## Run the demo: API server, webhook, allocator and a stand-in cloud in one process
 	$(SWIFT) run sharedlb demo
 
-ci: lint test manifests-check examples-check release-static ## What CI runs
+ci: lint test manifests-check manifests-render docs-check examples-check release-static ## What CI runs
