@@ -1,8 +1,8 @@
 # SharedLB developer targets. `make help` lists them; .ci/run calls `make ci`.
 SWIFT ?= swift
-FORMAT_PATHS = Package.swift Sources Tests
+FORMAT_PATHS = Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks Fuzz/Package.swift Fuzz/Sources/FuzzAdmission Fuzz/Sources/FuzzLedger
 
-.PHONY: help build release release-static test lint format manifests manifests-check manifests-render docs-check examples-check bench run ci
+.PHONY: help build release release-static test lint format manifests manifests-check manifests-render docs-check examples-check bench benchmarks benchmarks-build scale fuzz fuzz-smoke faults run ci
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -54,7 +54,25 @@ examples-check: build ## The example ledger audits clean; the demo's embedded Se
 bench: ## Webhook throughput/latency/RSS against the Go peer and nginx (needs wrk, go, nginx; see scripts/)
 	scripts/webhook-bench.sh
 
+benchmarks: ## ordo-one/benchmark suites of the hot pure paths (Benchmarks/)
+	$(SWIFT) package --package-path Benchmarks benchmark
+
+benchmarks-build: ## Build the benchmark suites (CI: they must keep compiling)
+	$(SWIFT) build --package-path Benchmarks -c release
+
+scale: ## The allocator at 100, 1,000 and 10,000 Services (scripts/allocator-scale.sh)
+	scripts/allocator-scale.sh
+
+fuzz: ## libFuzzer, 10 minutes per target (scripts/fuzz.sh)
+	scripts/fuzz.sh all 600
+
+fuzz-smoke: ## Build the fuzzers and run each for 10 s (CI)
+	scripts/fuzz.sh all 10
+
+faults: ## Longer allocator fault runs: SIGKILL loop and API faults (scripts/faults.sh)
+	scripts/faults.sh
+
 run: ## Run the demo: API server, webhook, allocator and a stand-in cloud in one process
 	$(SWIFT) run sharedlb demo
 
-ci: lint test manifests-check manifests-render docs-check examples-check release-static ## What CI runs
+ci: lint test manifests-check manifests-render docs-check examples-check release-static fuzz-smoke benchmarks-build ## What CI runs

@@ -12,7 +12,10 @@ let package = Package(
     name: "sharedlb",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "sharedlb", targets: ["sharedlb"])
+        .executable(name: "sharedlb", targets: ["sharedlb"]),
+        // For Benchmarks/ and Fuzz/ (packages of their own that depend on this one); not a stable API.
+        .library(name: "SharedLBCore", targets: ["SharedLBCore"]),
+        .library(name: "SharedLBAllocation", targets: ["SharedLBAllocation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

@@ -18,7 +18,8 @@ for tool in wrk nginx openssl taskset; do
     command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y golang-1.19-go wrk nginx-light openssl" >&2; exit 2; }
 done
 
-swift build -c release --product sharedlb >/dev/null
+# The binary the Dockerfile ships: the Swift runtime linked in statically.
+swift build -c release --static-swift-stdlib --product sharedlb >/dev/null
 binary=$(swift build -c release --show-bin-path)/sharedlb
 
 results=$(mktemp)

@@ -51,9 +51,21 @@ public struct APIServer: Sendable {
         get async { "https://\(host):\(await listening.port())" }
     }
 
-    /// The lifecycle service that runs the HTTPS server.
+    /// The lifecycle service that runs the HTTPS server; ``restart()`` works while it runs.
     public func makeService() throws -> some Service {
-        try makeService(port: port)
+        Serving(server: self)
+    }
+
+    struct Serving: Service {
+        let server: APIServer
+
+        func run() async throws {
+            try await withGracefulShutdownHandler {
+                try await server.serveUntilStopped(logger: server.logger)
+            } onGracefulShutdown: {
+                server.restarts.send(.stop)
+            }
+        }
     }
 
     func makeService(port: Int) throws -> some Service {
@@ -182,7 +194,7 @@ extension APIServer {
         await listening.waitForGeneration(after: generation)
     }
 
-    private func serveUntilStopped(logger: Logger) async throws {
+    fileprivate func serveUntilStopped(logger: Logger) async throws {
         var port = self.port
         var commands = restarts.commands.makeAsyncIterator()
         while true {

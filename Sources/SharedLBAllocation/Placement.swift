@@ -82,6 +82,9 @@ public enum Planner {
         var homes: [String: [MemberPort: String]] = [:]
         var failures: [String: String] = [:]
         var moves: [String: [String]] = [:]
+        /// Each key's shards in `order`, kept as shards are added: finding a home for a member
+        /// looks at its own pool only (a burst of 10,000 was quadratic in all shards before).
+        var pools: [CompatibilityKey: [String]] = [:]
         let configuration: PlacementConfiguration
         let reserved: Set<String>
 
@@ -90,6 +93,7 @@ public enum Planner {
             self.slots = [:]
             self.configuration = configuration
             self.reserved = reserved
+            for name in order(self.shards.keys) { pools[self.shards[name]!.key, default: []].append(name) }
         }
 
         /// Stable order: by key, then by the `n` of `sharedlb-<pool>-<n>`, then by name.
@@ -209,7 +213,7 @@ public enum Planner {
                 return
                     "\(list): \(ports.count) ports in one group, more than --max-ports-per-lb \(configuration.maximumPortsPerLB)"
             }
-            let count = shards.values.filter { $0.key == member.key }.count
+            let count = pools[member.key]?.count ?? 0
             if let address = member.key.settings["loadBalancerIP"]?.stringValue {
                 return "no room for \(list) on the one shared LB with loadBalancerIP \(address): ports taken or full"
             }
@@ -222,9 +226,13 @@ public enum Planner {
             let shard = shards[name]!
             let used = slots[name] ?? []
             guard shard.allocations.count + ports.count <= configuration.maximumPortsPerLB else { return nil }
-            if !configuration.mixedProtocol {
-                let protocols = shard.protocols.union(ports.map(\.protocol))
-                guard protocols.count <= 1 else { return nil }
+            if !configuration.mixedProtocol,
+                let wanted = ports.first?.protocol ?? shard.allocations.first?.slot.protocol
+            {
+                // One protocol per LB (no Set built: this runs for every shard tried).
+                guard ports.allSatisfy({ $0.protocol == wanted }),
+                    shard.allocations.allSatisfy({ $0.slot.protocol == wanted })
+                else { return nil }
             }
             var chosen: [Slot] = []
             for port in ports {
@@ -246,7 +254,8 @@ public enum Planner {
         mutating func findShard(for member: Member, _ group: [MemberPort], policy: PortPolicy, excluding: String?)
             -> (String, [Slot])?
         {
-            let pool = order(shards.keys.filter { shards[$0]!.key == member.key && $0 != excluding })
+            let all = pools[member.key] ?? []
+            let pool = excluding.map { excluded in all.filter { $0 != excluded } } ?? all
             for name in pool {
                 if let slots = fit(group, on: name, policy: .preserve) { return (name, slots) }
             }
@@ -255,8 +264,7 @@ public enum Planner {
                     if let slots = fit(group, on: name, policy: .remap) { return (name, slots) }
                 }
             }
-            let count = shards.values.filter { $0.key == member.key }.count
-            guard group.count <= configuration.maximumPortsPerLB, count < Self.limit(member.key, configuration)
+            guard group.count <= configuration.maximumPortsPerLB, all.count < Self.limit(member.key, configuration)
             else { return nil }
             var index = 1
             while shards[Naming.sharedServiceName(pool: member.key.poolName, index: index)] != nil
@@ -267,6 +275,7 @@ public enum Planner {
             let name = Naming.sharedServiceName(pool: member.key.poolName, index: index)
             shards[name] = LedgerShard(sharedService: name, key: member.key)
             slots[name] = []
+            pools[member.key] = order(all + [name])
             return (name, group.map(\.slot))
         }
 

@@ -43,6 +43,8 @@ public struct OperationsServer: Service {
         let application = Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: nil),
             logger: logger)
-        try await application.runService()
+        // No signal handling of its own: the process's ServiceGroup shuts it down in turn (with
+        // the default signals it would stop on SIGTERM before the controller, failing the group).
+        try await application.runService(gracefulShutdownSignals: [])
     }
 }

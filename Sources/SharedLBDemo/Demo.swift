@@ -45,16 +45,12 @@ public struct Demo: Sendable {
     public func run(print output: @escaping @Sendable (String) -> Void) async throws {
         try await LocalCluster.run(gracefulShutdownSignals: [.sigterm, .sigint], logger: logger) { cluster in
             try cluster.register(failurePolicy: .fail)
-            try await scenario(
-                client: cluster.client, server: cluster.server, caPEM: cluster.caCertificatePEM, token: cluster.token,
-                print: output)
+            try await scenario(cluster: cluster, print: output)
         }
     }
 
-    func scenario(
-        client: KubernetesClient, server: String, caPEM: String, token: String,
-        print output: @escaping @Sendable (String) -> Void
-    ) async throws {
+    func scenario(cluster: LocalCluster, print output: @escaping @Sendable (String) -> Void) async throws {
+        let client = cluster.client
         let allocator = Allocator(
             client: client,
             configuration: AllocatorConfiguration(
@@ -81,7 +77,7 @@ public struct Demo: Sendable {
             guard placed else { throw Failure(description: "not every Service was placed within \(timeout)") }
             output(try await report(client: client, services: services.snapshot(), ids: ids))
             if keep {
-                try Self.writeKubeconfig(path: kubeconfigPath, server: server, caPEM: caPEM, token: token)
+                try cluster.writeKubeconfig(to: kubeconfigPath)
                 output(
                     """
 
@@ -146,27 +142,5 @@ public struct Demo: Sendable {
             ? "\naudit: every invariant holds\n"
             : "\naudit: \(violations.map(\.description).joined(separator: "\n       "))\n"
         return text
-    }
-
-    /// A kubeconfig for the demo's API server (its CA and token).
-    static func writeKubeconfig(path: String, server: String, caPEM: String, token: String) throws {
-        let ca = Data(caPEM.utf8).base64EncodedString()
-        let text = """
-            apiVersion: v1
-            kind: Config
-            clusters:
-            - name: sharedlb-demo
-              cluster: {server: "\(server)", certificate-authority-data: "\(ca)"}
-            users:
-            - name: sharedlb-demo
-              user: {token: "\(token)"}
-            contexts:
-            - name: sharedlb-demo
-              context: {cluster: sharedlb-demo, user: sharedlb-demo}
-            current-context: sharedlb-demo
-
-            """
-        try Data(text.utf8).write(to: URL(filePath: path), options: .atomic)
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
     }
 }

@@ -21,6 +21,7 @@ public struct LocalCluster: Sendable {
     public let webhookURL: String
     public let caBundle: String
     public let webhookMetrics: WebhookMetrics
+    let apiServer: APIServer
 
     /// Registers the webhook with `sharedlb webhook-config`'s generator.
     public func register(
@@ -31,6 +32,35 @@ public struct LocalCluster: Sendable {
         ).manifest()
         _ = try handler.store.create(
             .mutatingWebhookConfigurations, object: JSONParser.parse(Array(try JSONEncoder().encode(manifest))))
+    }
+
+    /// Restarts the API server as a kube-apiserver rollout would: every connection and watch is
+    /// cut, state is kept, and it is back on the same address before this returns.
+    public func restartAPIServer() async {
+        await apiServer.restart()
+    }
+
+    /// Writes a kubeconfig (mode 0600) for this API server, its CA and token, so that kubectl or
+    /// another `sharedlb` process can reach it.
+    public func writeKubeconfig(to path: String) throws {
+        let ca = Data(caCertificatePEM.utf8).base64EncodedString()
+        let text = """
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: sharedlb-local
+              cluster: {server: "\(server)", certificate-authority-data: "\(ca)"}
+            users:
+            - name: sharedlb-local
+              user: {token: "\(token)"}
+            contexts:
+            - name: sharedlb-local
+              context: {cluster: sharedlb-local, user: sharedlb-local}
+            current-context: sharedlb-local
+
+            """
+        try Data(text.utf8).write(to: URL(filePath: path), options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
     }
 
     /// Starts the webhook and the API server, runs `body`, and stops them. With signals, a
@@ -74,7 +104,7 @@ public struct LocalCluster: Sendable {
             let cluster = LocalCluster(
                 client: client, handler: handler, server: server, caCertificatePEM: apiServer.caCertificatePEM,
                 token: token, webhookURL: "https://127.0.0.1:\(webhookPort)/mutate", caBundle: pki.caBundle,
-                webhookMetrics: webhook.metrics)
+                webhookMetrics: webhook.metrics, apiServer: apiServer)
             tasks.addTask {
                 try await body(cluster)
                 return true

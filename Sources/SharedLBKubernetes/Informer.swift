@@ -112,6 +112,8 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                 logger.info("watch expired; listing again", metadata: ["k8s.resource": "\(Object.descriptor.plural)"])
                 needsList = true
             } catch let error as KubernetesError {
+                // Shutting down: the watch was cut by cancellation, not by a fault.
+                if Task.isCancelled { return }
                 failures += 1
                 logger.warning(
                     "list/watch failed; retrying",

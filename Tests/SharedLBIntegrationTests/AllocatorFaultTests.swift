@@ -159,7 +159,9 @@ struct AllocatorFaultTests {
         }
     }
 
-    @Test("409 storms, 429 with Retry-After, 500s and dropped watches mid-burst: the allocator converges")
+    @Test(
+        "409 storms, 429 with Retry-After, 500s, dropped watches and an API server restart mid-burst: the allocator converges"
+    )
     func faults() async throws {
         try await Cluster.run { cluster in
             let client = cluster.client
@@ -172,6 +174,7 @@ struct AllocatorFaultTests {
             var ids: [String] = []
             for index in 0..<12 {
                 if index == 6 { handler.store.dropWatches() }
+                if index == 9 { await cluster.environment.restartAPIServer() }
                 // The test's own creates meet the injected 500s too: a user would retry.
                 let service = loadBalancer("svc-\(index)", namespace: "team-a", ports: [(1000 + index % 4, "TCP")])
                 for attempt in 1...5 {

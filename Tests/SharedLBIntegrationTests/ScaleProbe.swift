@@ -1,15 +1,55 @@
 import Foundation
 import SharedLBAPIServer
+import SharedLBAllocation
 import SharedLBController
 import SharedLBCore
 import SharedLBKubernetes
+import Synchronization
 import Testing
 
+/// The allocator at scale: `SCALE_PROBE=100,1000,10000 swift test --filter ScaleProbe` (or
+/// `scripts/allocator-scale.sh`, which uses a release build of the allocator). For each size, a
+/// fresh API server; N LoadBalancer Services created in a burst by 8 clients; the `sharedlb
+/// allocator` process (SHAREDLB_BINARY, default the debug build) places them. Prints one row per
+/// size: time until every Service carries its endpoint, API writes per Service (per member, and
+/// amortised ledger and shared-LB writes), ledger bytes per shard, the allocator's peak RSS,
+/// and how long an audit of the result takes.
 @Suite("scale probe", .disabled(if: ProcessInfo.processInfo.environment["SCALE_PROBE"] == nil))
 struct ScaleProbe {
+    static var sizes: [Int] {
+        (ProcessInfo.processInfo.environment["SCALE_PROBE"] ?? "").split(separator: ",").compactMap { Int($0) }
+    }
+
+    static var binary: URL {
+        ProcessInfo.processInfo.environment["SHAREDLB_BINARY"].map { URL(fileURLWithPath: $0) }
+            ?? AllocatorCrashTests.binary
+    }
+
     @Test func burst() async throws {
-        let count = Int(ProcessInfo.processInfo.environment["SCALE_PROBE"]!)!
-        try await Cluster.run(registerWebhook: true) { cluster in
+        var rows = [
+            [
+                "services", "burst created", "all placed", "member writes/svc", "ledger writes/svc", "shared-LB writes/svc",
+                "shards", "ledger bytes/shard (max)", "allocator peak RSS", "audit",
+            ]
+        ]
+        for count in Self.sizes {
+            rows.append(try await Self.probe(count))
+        }
+        print("SCALE (allocator: \(Self.binary.path))\n" + TextTable.render(rows))
+    }
+
+    static func probe(_ count: Int) async throws -> [String] {
+        let row = Mutex<[String]>([])
+        try await Cluster.run(allocators: 0) { cluster in
+            let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-scale-\(UUID())")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let kubeconfig = directory.appending(path: "kubeconfig").path
+            try cluster.environment.writeKubeconfig(to: kubeconfig)
+            // 10,000 single-port members need 200 LBs of 50 listeners: lift the 100-LB pool cap.
+            let allocator = try AllocatorProcess(
+                binary: binary, kubeconfig: kubeconfig, log: directory.appending(path: "allocator.log"),
+                arguments: ["--max-lbs-per-pool", "0"])
             let client = cluster.client
             let started = ContinuousClock.now
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -29,21 +69,41 @@ struct ScaleProbe {
             }
             let created = ContinuousClock.now - started
             let ids = (0..<count).map { "\($0 % 2 == 0 ? "team-a" : "team-b")/svc-\($0)" }
-            try await cluster.waitForEndpoints(ids, timeout: .seconds(600))
+            try await cluster.waitForEndpoints(ids, timeout: .seconds(1800))
             let converged = ContinuousClock.now - started
-            try await cluster.settle()
-            let log = cluster.handler.requestLog.all.filter { $0.isWrite }
-            var byResource: [String: Int] = [:]
-            for entry in log {
-                byResource[
-                    "\(entry.verb) \(entry.resource)\(entry.subresource.isEmpty ? "" : "/" + entry.subresource)",
-                    default: 0] += 1
+            let peak = allocator.peakResidentBytes
+            allocator.kill(signal: SIGTERM)
+
+            let writes = cluster.handler.requestLog.all.filter { $0.isWrite && $0.code < 300 }
+            let controller = SharedLBNames.defaultNamespace
+            let memberWrites = writes.count {
+                ($0.resource == "services" && $0.verb == "patch" && $0.namespace != controller)
+                    || ($0.resource == "events" && $0.namespace != controller)
+                    || ($0.resource == "endpointslices")
             }
-            print(
-                "SCALE n=\(count) created=\(created) converged=\(converged) passes=\(cluster.allocators[0].passes) writes=\(byResource.sorted { $0.key < $1.key })"
-            )
-            let audit = try await cluster.audit()
-            print("SCALE audit violations=\(audit.count)")
+            let ledgerWrites = writes.count { $0.resource == "configmaps" }
+            let sharedWrites = writes.count { $0.resource == "services" && $0.namespace == controller }
+            let ledger = try await cluster.ledger()
+            let biggest = ledger.values.map { $0.values.reduce(0) { $0 + $1.utf8.count } }.max() ?? 0
+
+            let auditStart = ContinuousClock.now
+            let violations = try await cluster.audit()
+            let audit = ContinuousClock.now - auditStart
+            #expect(violations.isEmpty, "\(violations.prefix(5))")
+
+            func perService(_ writes: Int) -> String { String(format: "%.3f", Double(writes) / Double(count)) }
+            row.withLock {
+                $0 = [
+                    "\(count)", Self.seconds(created), Self.seconds(converged), perService(memberWrites), perService(ledgerWrites),
+                    perService(sharedWrites), "\(ledger.count)", "\(biggest / 1024) KiB",
+                    peak.map { "\($0 / 1_048_576) MiB" } ?? "?", Self.seconds(audit),
+                ]
+            }
         }
+        return row.withLock { $0 }
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        String(format: "%.2f s", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
     }
 }

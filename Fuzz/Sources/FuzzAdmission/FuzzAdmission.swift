@@ -1,0 +1,26 @@
+// The webhook's request path after HTTP: body bytes → AdmissionReviewer → response bytes, as
+// WebhookResponder calls it. Any byte sequence must give either a clear error (HTTP 400) or a
+// response that is JSON, answers the request's uid, and whose patch applies to the object.
+import SharedLBCore
+
+private let reviewer = AdmissionReviewer(policy: ConversionPolicy())
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let bytes = UnsafeRawBufferPointer(start: start, count: count)
+    let outcome: AdmissionOutcome
+    do {
+        outcome = try reviewer.review(bytes)
+    } catch {
+        precondition(!error.message.isEmpty, "an error without a message")
+        return 0
+    }
+    let body = outcome.responseBody()
+    guard case .object(let response)? = try? JSONParser.parse(body) else {
+        fatalError("the response is not a JSON object: \(String(decoding: body, as: UTF8.self))")
+    }
+    guard case .object(let inner)? = response["response"], inner["uid"] != nil else {
+        fatalError("the response has no response.uid: \(String(decoding: body, as: UTF8.self))")
+    }
+    return 0
+}

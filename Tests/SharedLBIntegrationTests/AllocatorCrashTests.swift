@@ -1,0 +1,152 @@
+import Foundation
+import SharedLBAllocation
+import SharedLBCore
+import SharedLBKubernetes
+import Testing
+
+/// The real `sharedlb allocator` binary, killed with SIGKILL at random points of a burst and
+/// restarted: the ledger is the only memory it has, so nothing may be lost, given twice or moved.
+@Suite("Allocator process killed (SIGKILL) and restarted")
+struct AllocatorCrashTests {
+    /// `sharedlb`, built beside the test bundle by `swift test` (or `swift build`).
+    static var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appending(path: "sharedlb")
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: Self.binary.path)))
+    func sigkillDuringBurst() async throws {
+        let count = Int(ProcessInfo.processInfo.environment["CRASH_SERVICES"] ?? "") ?? 500
+        let kills = Int(ProcessInfo.processInfo.environment["CRASH_KILLS"] ?? "") ?? 10
+        // Kill points: when this many members carry their endpoint (several may fall in one pass,
+        // so some kills land right after a restart, while the allocator is still listing).
+        let thresholds = (0..<kills).map { _ in Int.random(in: 1..<count) }.sorted()
+        try await Cluster.run(allocators: 0) { cluster in
+            let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-crash-\(UUID())")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let kubeconfig = directory.appending(path: "kubeconfig").path
+            try cluster.environment.writeKubeconfig(to: kubeconfig)
+            let ids = (0..<count).map { "\($0 % 2 == 0 ? "team-a" : "team-b")/svc-\($0)" }
+            var history = AllocationHistory()
+
+            try await withThrowingTaskGroup(of: Void.self) { burst in
+                burst.addTask {
+                    try await withThrowingTaskGroup(of: Void.self) { clients in
+                        for worker in 0..<8 {
+                            clients.addTask {
+                                for index in stride(from: worker, to: count, by: 8) {
+                                    // 60 distinct ports: every LB fills up and conflicts spill over.
+                                    let service = loadBalancer(
+                                        "svc-\(index)", namespace: index % 2 == 0 ? "team-a" : "team-b",
+                                        ports: [(1000 + index % 60, "TCP")])
+                                    _ = try await cluster.client.create(service)
+                                }
+                            }
+                        }
+                        try await clients.waitForAll()
+                    }
+                }
+                for (round, threshold) in thresholds.enumerated() {
+                    let process = try AllocatorProcess(
+                        binary: Self.binary, kubeconfig: kubeconfig,
+                        log: directory.appending(path: "round-\(round).log"))
+                    let reached = try await cluster.services.wait(timeout: .seconds(120)) { snapshot in
+                        ids.count(where: {
+                            snapshot[$0]?.metadata.annotations?[SharedLBNames.endpointAnnotation] != nil
+                        })
+                            >= threshold
+                    }
+                    process.kill(signal: SIGKILL)
+                    #expect(reached, "round \(round): \(threshold) endpoints not reached; log: \(process.logTail())")
+                    try history.check(try await cluster.ledger(), after: "kill \(round) at \(threshold)")
+                }
+                try await burst.waitForAll()
+            }
+
+            let last = try AllocatorProcess(
+                binary: Self.binary, kubeconfig: kubeconfig, log: directory.appending(path: "last.log"))
+            try await cluster.waitForEndpoints(ids, timeout: .seconds(120))
+            last.kill(signal: SIGTERM)
+            #expect(last.status == 0, "the last allocator did not stop cleanly: \(last.logTail())")
+
+            let ledger = try await cluster.ledger()
+            try history.check(ledger, after: "the last run")
+            #expect(history.members.count == count, "members in the ledger: \(history.members.count) of \(count)")
+            #expect(history.members.values.allSatisfy { $0.count == 1 }, "a member with more than one allocation")
+            let violations = try await cluster.audit()
+            #expect(violations.isEmpty, "\(violations)")
+        }
+    }
+}
+
+/// Every allocation seen so far, by member uid: each check fails if one was lost or moved.
+struct AllocationHistory {
+    /// uid → "shared-lb port/protocol port-name" for each allocation.
+    var members: [String: Set<String>] = [:]
+
+    mutating func check(_ ledger: [String: [String: String]], after moment: String) throws {
+        var now: [String: Set<String>] = [:]
+        for (name, data) in ledger {
+            let shard = try LedgerShard(configMapName: name, data: data)
+            for allocation in shard.allocations {
+                let entry = "\(shard.sharedService) \(allocation.slot) \(allocation.portName)"
+                let (inserted, _) = now[allocation.uid, default: []].insert(entry)
+                #expect(inserted, "after \(moment): \(entry) of \(allocation.uid) twice")
+            }
+        }
+        for (uid, before) in members {
+            #expect(now[uid] == before, "after \(moment): \(uid) was \(before), now \(now[uid] ?? [])")
+        }
+        members = now
+    }
+}
+
+/// `sharedlb allocator` as a child process, logging to a file.
+final class AllocatorProcess {
+    private let process: Process
+    private let log: URL
+
+    init(binary: URL, kubeconfig: String, log: URL, arguments: [String] = []) throws {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = [
+            "allocator", "--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-listen", "127.0.0.1:0",
+            "--log-level", "warning",
+        ] + arguments
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: log.path])
+        }
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        self.process = process
+        self.log = log
+    }
+
+    /// Sends `signal` and waits for the process to end.
+    func kill(signal: Int32) {
+        Foundation.kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+    }
+
+    var status: Int32 { process.terminationStatus }
+
+    /// The process's peak resident set (VmHWM), while it runs.
+    var peakResidentBytes: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kilobytes = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
+        else { return nil }
+        return kilobytes * 1024
+    }
+
+    func logTail() -> String {
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        return String(text.suffix(2000))
+    }
+
+    deinit {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+}
