@@ -109,10 +109,11 @@ final class AllocatorProcess {
     init(binary: URL, kubeconfig: String, log: URL, arguments: [String] = []) throws {
         let process = Process()
         process.executableURL = binary
-        process.arguments = [
-            "allocator", "--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-listen", "127.0.0.1:0",
-            "--log-level", "warning",
-        ] + arguments
+        process.arguments =
+            [
+                "allocator", "--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-listen", "127.0.0.1:0",
+                "--log-level", "warning",
+            ] + arguments
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: log.path])
         }

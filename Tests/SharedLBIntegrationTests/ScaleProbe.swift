@@ -28,7 +28,8 @@ struct ScaleProbe {
     @Test func burst() async throws {
         var rows = [
             [
-                "services", "burst created", "all placed", "member writes/svc", "ledger writes/svc", "shared-LB writes/svc",
+                "services", "burst created", "all placed", "member writes/svc", "ledger writes/svc",
+                "shared-LB writes/svc",
                 "shards", "ledger bytes/shard (max)", "allocator peak RSS", "audit",
             ]
         ]
@@ -94,7 +95,8 @@ struct ScaleProbe {
             func perService(_ writes: Int) -> String { String(format: "%.3f", Double(writes) / Double(count)) }
             row.withLock {
                 $0 = [
-                    "\(count)", Self.seconds(created), Self.seconds(converged), perService(memberWrites), perService(ledgerWrites),
+                    "\(count)", Self.seconds(created), Self.seconds(converged), perService(memberWrites),
+                    perService(ledgerWrites),
                     perService(sharedWrites), "\(ledger.count)", "\(biggest / 1024) KiB",
                     peak.map { "\($0 / 1_048_576) MiB" } ?? "?", Self.seconds(audit),
                 ]
