@@ -76,10 +76,10 @@ public final class ObjectStore: Sendable {
 
     public func get(_ kind: ResourceKind, namespace: String, name: String) throws(APIStatus) -> JSONValue {
         let key = Key(namespace: kind.namespaced ? namespace : "", name: name)
-        guard let object = state.withLock({ $0.objects[kind]?[key] }) else {
+        guard let object = state.withLock({ $0.objects[kind.storage]?[key] }) else {
             throw APIStatus.notFound(kind.plural, name)
         }
-        return object
+        return EventConversion.fromStorage(object, to: kind)
     }
 
     /// One page of a list: items in etcd key order after `continue`'s start key.
@@ -101,7 +101,7 @@ public final class ObjectStore: Sendable {
                     continueToken: ListContinuation(revision: -1, start: continuation.start).token)
             }
             let revision = continuation?.revision ?? state.revision
-            var keys = (state.objects[kind] ?? [:]).keys.filter { key in
+            var keys = (state.objects[kind.storage] ?? [:]).keys.filter { key in
                 namespace.map { $0 == key.namespace } ?? true
             }
             keys.sort()
@@ -112,7 +112,7 @@ public final class ObjectStore: Sendable {
             var items: [JSONValue] = []
             var next: String?
             for key in keys {
-                let object = state.objects[kind]![key]!
+                let object = EventConversion.fromStorage(state.objects[kind.storage]![key]!, to: kind)
                 guard selector.matches(object: object), Self.matches(object, fieldSelector) else { continue }
                 if let limit, limit > 0, items.count == limit {
                     next =
@@ -148,7 +148,12 @@ public final class ObjectStore: Sendable {
     /// Stores a new object: name from `generateName`, `uid`, `resourceVersion`,
     /// `creationTimestamp`, `generation`; cluster IP and node ports for Services.
     public func create(_ kind: ResourceKind, object: JSONValue, dryRun: Bool = false) throws(APIStatus) -> JSONValue {
-        try state.withLock { state throws(APIStatus) -> JSONValue in
+        guard kind.storage == kind else {
+            let stored = try create(
+                kind.storage, object: EventConversion.toStorage(object, from: kind), dryRun: dryRun)
+            return EventConversion.fromStorage(stored, to: kind)
+        }
+        return try state.withLock { state throws(APIStatus) -> JSONValue in
             var object = object
             var metadata = object["metadata"]?.objectValue ?? JSONObject()
             if metadata["name"]?.stringValue?.isEmpty ?? true {
@@ -195,7 +200,13 @@ public final class ObjectStore: Sendable {
     public func update(
         _ kind: ResourceKind, object: JSONValue, expectedRevision: String?, dryRun: Bool = false
     ) throws(APIStatus) -> JSONValue {
-        try state.withLock { state throws(APIStatus) -> JSONValue in
+        guard kind.storage == kind else {
+            let stored = try update(
+                kind.storage, object: EventConversion.toStorage(object, from: kind), expectedRevision: expectedRevision,
+                dryRun: dryRun)
+            return EventConversion.fromStorage(stored, to: kind)
+        }
+        return try state.withLock { state throws(APIStatus) -> JSONValue in
             let key = Self.key(of: object, kind)
             guard let current = state.objects[kind]?[key] else { throw APIStatus.notFound(kind.plural, key.name) }
             let currentRevision = current["metadata"]?["resourceVersion"]?.stringValue
@@ -241,7 +252,13 @@ public final class ObjectStore: Sendable {
         _ kind: ResourceKind, namespace: String, name: String, uid: String? = nil, resourceVersion: String? = nil,
         dryRun: Bool = false
     ) throws(APIStatus) -> JSONValue {
-        try state.withLock { state throws(APIStatus) -> JSONValue in
+        guard kind.storage == kind else {
+            let stored = try delete(
+                kind.storage, namespace: namespace, name: name, uid: uid, resourceVersion: resourceVersion,
+                dryRun: dryRun)
+            return EventConversion.fromStorage(stored, to: kind)
+        }
+        return try state.withLock { state throws(APIStatus) -> JSONValue in
             let key = Key(namespace: kind.namespaced ? namespace : "", name: name)
             guard let current = state.objects[kind]?[key] else { throw APIStatus.notFound(kind.plural, name) }
             if let uid, current["metadata"]?["uid"]?.stringValue != uid {
@@ -270,7 +287,7 @@ public final class ObjectStore: Sendable {
             let deleted = Self.stamp(current, kind: kind, revision: state.revision)
             remove(&state, kind, key, deleted, previous: current)
             if kind == .namespaces {
-                for other in ResourceKind.all where other.namespaced {
+                for other in ResourceKind.all where other.namespaced && other.storage == other {
                     for (childKey, child) in state.objects[other] ?? [:] where childKey.namespace == name {
                         state.revision += 1
                         remove(
@@ -375,9 +392,11 @@ public final class ObjectStore: Sendable {
     }
 
     private static func event(for entry: HistoryEntry, watcher: Watcher) -> WatchEvent? {
-        guard entry.kind == watcher.kind, watcher.namespace.map({ $0 == entry.key.namespace }) ?? true else {
+        guard entry.kind == watcher.kind.storage, watcher.namespace.map({ $0 == entry.key.namespace }) ?? true else {
             return nil
         }
+        var entry = entry
+        entry.object = EventConversion.fromStorage(entry.object, to: watcher.kind)
         let matchesNow = watcher.selector.matches(object: entry.object)
         let matchedBefore = entry.previous.map { watcher.selector.matches(object: $0) } ?? false
         switch entry.type {

@@ -10,6 +10,10 @@ public struct ResourceKind: Sendable, Hashable {
     /// `metadata.generation` is kept (1 on create, +1 when anything but metadata/status changes).
     public var tracksGeneration: Bool
 
+    /// The resource whose storage serves this one: events.k8s.io/v1 Events are the core/v1
+    /// Events, converted (``EventConversion``).
+    public var storage: ResourceKind { self == .eventsV1 ? .events : self }
+
     /// `v1` or `group/version`.
     public var apiVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
     public var listKind: String { "\(kind)List" }

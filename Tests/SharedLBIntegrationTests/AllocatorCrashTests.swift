@@ -21,60 +21,44 @@ struct AllocatorCrashTests {
         // so some kills land right after a restart, while the allocator is still listing).
         let thresholds = (0..<kills).map { _ in Int.random(in: 1..<count) }.sorted()
         try await Cluster.run(allocators: 0) { cluster in
-            let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-crash-\(UUID())")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let kubeconfig = directory.appending(path: "kubeconfig").path
-            try cluster.environment.writeKubeconfig(to: kubeconfig)
-            let ids = (0..<count).map { "\($0 % 2 == 0 ? "team-a" : "team-b")/svc-\($0)" }
-            var history = AllocationHistory()
+            try await cluster.withKubeconfig { directory, kubeconfig in
+                let ids = Cluster.burstIDs(count)
+                var history = AllocationHistory()
 
-            try await withThrowingTaskGroup(of: Void.self) { burst in
-                burst.addTask {
-                    try await withThrowingTaskGroup(of: Void.self) { clients in
-                        for worker in 0..<8 {
-                            clients.addTask {
-                                for index in stride(from: worker, to: count, by: 8) {
-                                    // 60 distinct ports: every LB fills up and conflicts spill over.
-                                    let service = loadBalancer(
-                                        "svc-\(index)", namespace: index % 2 == 0 ? "team-a" : "team-b",
-                                        ports: [(1000 + index % 60, "TCP")])
-                                    _ = try await cluster.client.create(service)
-                                }
-                            }
+                try await withThrowingTaskGroup(of: Void.self) { burst in
+                    // 60 distinct ports: every LB fills up and conflicts spill over.
+                    burst.addTask { try await cluster.burst(count, distinctPorts: 60) }
+                    for (round, threshold) in thresholds.enumerated() {
+                        let process = try AllocatorProcess(
+                            binary: Self.binary, kubeconfig: kubeconfig,
+                            log: directory.appending(path: "round-\(round).log"))
+                        let reached = try await cluster.services.wait(timeout: .seconds(120)) { snapshot in
+                            ids.count(where: {
+                                snapshot[$0]?.metadata.annotations?[SharedLBNames.endpointAnnotation] != nil
+                            })
+                                >= threshold
                         }
-                        try await clients.waitForAll()
+                        process.kill(signal: SIGKILL)
+                        #expect(
+                            reached, "round \(round): \(threshold) endpoints not reached; log: \(process.logTail())")
+                        try history.check(try await cluster.ledger(), after: "kill \(round) at \(threshold)")
                     }
+                    try await burst.waitForAll()
                 }
-                for (round, threshold) in thresholds.enumerated() {
-                    let process = try AllocatorProcess(
-                        binary: Self.binary, kubeconfig: kubeconfig,
-                        log: directory.appending(path: "round-\(round).log"))
-                    let reached = try await cluster.services.wait(timeout: .seconds(120)) { snapshot in
-                        ids.count(where: {
-                            snapshot[$0]?.metadata.annotations?[SharedLBNames.endpointAnnotation] != nil
-                        })
-                            >= threshold
-                    }
-                    process.kill(signal: SIGKILL)
-                    #expect(reached, "round \(round): \(threshold) endpoints not reached; log: \(process.logTail())")
-                    try history.check(try await cluster.ledger(), after: "kill \(round) at \(threshold)")
-                }
-                try await burst.waitForAll()
+
+                let last = try AllocatorProcess(
+                    binary: Self.binary, kubeconfig: kubeconfig, log: directory.appending(path: "last.log"))
+                try await cluster.waitForEndpoints(ids, timeout: .seconds(120))
+                last.kill(signal: SIGTERM)
+                #expect(last.status == 0, "the last allocator did not stop cleanly: \(last.logTail())")
+
+                let ledger = try await cluster.ledger()
+                try history.check(ledger, after: "the last run")
+                #expect(history.members.count == count, "members in the ledger: \(history.members.count) of \(count)")
+                #expect(history.members.values.allSatisfy { $0.count == 1 }, "a member with more than one allocation")
+                let violations = try await cluster.audit()
+                #expect(violations.isEmpty, "\(violations)")
             }
-
-            let last = try AllocatorProcess(
-                binary: Self.binary, kubeconfig: kubeconfig, log: directory.appending(path: "last.log"))
-            try await cluster.waitForEndpoints(ids, timeout: .seconds(120))
-            last.kill(signal: SIGTERM)
-            #expect(last.status == 0, "the last allocator did not stop cleanly: \(last.logTail())")
-
-            let ledger = try await cluster.ledger()
-            try history.check(ledger, after: "the last run")
-            #expect(history.members.count == count, "members in the ledger: \(history.members.count) of \(count)")
-            #expect(history.members.values.allSatisfy { $0.count == 1 }, "a member with more than one allocation")
-            let violations = try await cluster.audit()
-            #expect(violations.isEmpty, "\(violations)")
         }
     }
 }

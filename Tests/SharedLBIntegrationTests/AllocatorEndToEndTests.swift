@@ -238,26 +238,61 @@ struct RestoreEndToEndTests {
     }
 }
 
+/// A core/v1 Event as a cloud provider's service controller records it (client-go's
+/// `record.EventRecorder`, fixture 13m's shape): the allocator reads it through events.k8s.io/v1.
+struct CoreEvent: KubernetesObject {
+    static let descriptor = ResourceDescriptor(
+        group: "", version: "v1", plural: "events", kind: "Event", namespaced: true)
+    var apiVersion: String? = "v1"
+    var kind: String? = "Event"
+    var metadata: ObjectMeta
+    var involvedObject: ObjectReference
+    var reason: String
+    var message: String
+    var source = ["component": "service-controller"]
+    var firstTimestamp: String
+    var lastTimestamp: String
+    var count = 1
+    var type: String
+
+    init(regarding: ObjectReference, type: String, reason: String, message: String, at time: Date) {
+        let stamp = ISO8601DateFormatter().string(from: time)
+        metadata = ObjectMeta(
+            name: "\(regarding.name ?? "").\(String(UInt64(time.timeIntervalSince1970 * 1e9), radix: 16))",
+            namespace: regarding.namespace)
+        involvedObject = regarding
+        self.type = type
+        self.reason = reason
+        self.message = message
+        firstTimestamp = stamp
+        lastTimestamp = stamp
+    }
+}
+
 @Suite("Allocator: the cloud's verdict on a shared LB")
 struct CloudFailureTests {
-    @Test("a SyncLoadBalancerFailed Event on a shared LB is reported to its members, and cleared by a later success")
+    @Test(
+        "a SyncLoadBalancerFailed Event (core/v1, as the service controller records it) is reported to the members; a later success clears it"
+    )
     func cloudFailure() async throws {
         try await Cluster.run { cluster in
             let client = cluster.client
             _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
             try await cluster.waitForEndpoints(["team-a/web"])
-            let recorder = EventRecorder(client: client, controller: "service-controller", instance: "kcm")
             let reference = ObjectReference(
                 apiVersion: "v1", kind: "Service", namespace: SharedLBNames.defaultNamespace, name: "sharedlb-default-1"
             )
-            try await recorder.record(
-                regarding: reference, type: .warning, reason: "SyncLoadBalancerFailed", action: "Sync",
-                note: "TooManyLoadBalancers: quota exceeded")
+            let now = Date()
+            _ = try await client.create(
+                CoreEvent(
+                    regarding: reference, type: "Warning", reason: "SyncLoadBalancerFailed",
+                    message: "Error syncing load balancer: TooManyLoadBalancers: quota exceeded", at: now))
             try await cluster.waitForEndpoints(["team-a/web"], failing: ["team-a/web"])
             #expect(cluster.annotation("team-a/web", SharedLBNames.errorAnnotation)?.contains("quota exceeded") == true)
-            try await recorder.record(
-                regarding: reference, type: .normal, reason: "EnsuredLoadBalancer", action: "Sync",
-                note: "Ensured load balancer", now: Date().addingTimeInterval(1))
+            _ = try await client.create(
+                CoreEvent(
+                    regarding: reference, type: "Normal", reason: "EnsuredLoadBalancer",
+                    message: "Ensured load balancer", at: now.addingTimeInterval(1)))
             #expect(
                 try await waitUntil(cluster.services) {
                     $0["team-a/web"]?.metadata.annotations?[SharedLBNames.errorAnnotation] == nil

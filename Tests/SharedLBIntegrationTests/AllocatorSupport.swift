@@ -186,3 +186,41 @@ func loadBalancer(
     service.spec?.loadBalancerSourceRanges = sourceRanges
     return service
 }
+
+extension Cluster {
+    /// `team-a/svc-0`, `team-b/svc-1`, …: the members ``burst(_:distinctPorts:nodePorts:)`` creates.
+    static func burstIDs(_ count: Int) -> [String] {
+        (0..<count).map { "\($0 % 2 == 0 ? "team-a" : "team-b")/svc-\($0)" }
+    }
+
+    /// Creates `count` LoadBalancer Services from 8 concurrent clients, one TCP port each from
+    /// `distinctPorts` numbers (so every port is wanted by several members).
+    func burst(_ count: Int, distinctPorts: Int, nodePorts: Bool = true) async throws {
+        let client = self.client
+        try await withThrowingTaskGroup(of: Void.self) { clients in
+            for worker in 0..<8 {
+                clients.addTask {
+                    for index in stride(from: worker, to: count, by: 8) {
+                        var service = loadBalancer(
+                            "svc-\(index)", namespace: index % 2 == 0 ? "team-a" : "team-b",
+                            ports: [(1000 + index % distinctPorts, "TCP")])
+                        if !nodePorts { service.spec?.allocateLoadBalancerNodePorts = false }
+                        _ = try await client.create(service)
+                    }
+                }
+            }
+            try await clients.waitForAll()
+        }
+    }
+
+    /// A scratch directory holding a kubeconfig for this cluster (for `sharedlb` child
+    /// processes), removed when `body` returns.
+    func withKubeconfig<T>(_ body: (_ directory: URL, _ kubeconfig: String) async throws -> T) async throws -> T {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let kubeconfig = directory.appending(path: "kubeconfig").path
+        try environment.writeKubeconfig(to: kubeconfig)
+        return try await body(directory, kubeconfig)
+    }
+}

@@ -42,64 +42,46 @@ struct ScaleProbe {
     static func probe(_ count: Int) async throws -> [String] {
         let row = Mutex<[String]>([])
         try await Cluster.run(allocators: 0) { cluster in
-            let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-scale-\(UUID())")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let kubeconfig = directory.appending(path: "kubeconfig").path
-            try cluster.environment.writeKubeconfig(to: kubeconfig)
-            // 10,000 single-port members need 200 LBs of 50 listeners: lift the 100-LB pool cap.
-            let allocator = try AllocatorProcess(
-                binary: binary, kubeconfig: kubeconfig, log: directory.appending(path: "allocator.log"),
-                arguments: ["--max-lbs-per-pool", "0"])
-            let client = cluster.client
-            let started = ContinuousClock.now
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for worker in 0..<8 {
-                    group.addTask {
-                        for index in stride(from: worker, to: count, by: 8) {
-                            // No node ports: a cluster has 2768 of them, fewer than the listeners here.
-                            var service = loadBalancer(
-                                "svc-\(index)", namespace: index % 2 == 0 ? "team-a" : "team-b",
-                                ports: [(1000 + index % 500, "TCP")])
-                            service.spec?.allocateLoadBalancerNodePorts = false
-                            _ = try await client.create(service)
-                        }
-                    }
+            try await cluster.withKubeconfig { directory, kubeconfig in
+                // 10,000 single-port members need 200 LBs of 50 listeners: lift the 100-LB pool cap.
+                let allocator = try AllocatorProcess(
+                    binary: binary, kubeconfig: kubeconfig, log: directory.appending(path: "allocator.log"),
+                    arguments: ["--max-lbs-per-pool", "0"])
+                let started = ContinuousClock.now
+                // No node ports: a cluster has 2768 of them, fewer than the listeners here.
+                try await cluster.burst(count, distinctPorts: 500, nodePorts: false)
+                let created = ContinuousClock.now - started
+                try await cluster.waitForEndpoints(Cluster.burstIDs(count), timeout: .seconds(1800))
+                let converged = ContinuousClock.now - started
+                let peak = allocator.peakResidentBytes
+                allocator.kill(signal: SIGTERM)
+
+                let writes = cluster.handler.requestLog.all.filter { $0.isWrite && $0.code < 300 }
+                let controller = SharedLBNames.defaultNamespace
+                let memberWrites = writes.count {
+                    ($0.resource == "services" && $0.verb == "patch" && $0.namespace != controller)
+                        || ($0.resource == "events" && $0.namespace != controller)
+                        || ($0.resource == "endpointslices")
                 }
-                try await group.waitForAll()
-            }
-            let created = ContinuousClock.now - started
-            let ids = (0..<count).map { "\($0 % 2 == 0 ? "team-a" : "team-b")/svc-\($0)" }
-            try await cluster.waitForEndpoints(ids, timeout: .seconds(1800))
-            let converged = ContinuousClock.now - started
-            let peak = allocator.peakResidentBytes
-            allocator.kill(signal: SIGTERM)
+                let ledgerWrites = writes.count { $0.resource == "configmaps" }
+                let sharedWrites = writes.count { $0.resource == "services" && $0.namespace == controller }
+                let ledger = try await cluster.ledger()
+                let biggest = ledger.values.map { $0.values.reduce(0) { $0 + $1.utf8.count } }.max() ?? 0
 
-            let writes = cluster.handler.requestLog.all.filter { $0.isWrite && $0.code < 300 }
-            let controller = SharedLBNames.defaultNamespace
-            let memberWrites = writes.count {
-                ($0.resource == "services" && $0.verb == "patch" && $0.namespace != controller)
-                    || ($0.resource == "events" && $0.namespace != controller)
-                    || ($0.resource == "endpointslices")
-            }
-            let ledgerWrites = writes.count { $0.resource == "configmaps" }
-            let sharedWrites = writes.count { $0.resource == "services" && $0.namespace == controller }
-            let ledger = try await cluster.ledger()
-            let biggest = ledger.values.map { $0.values.reduce(0) { $0 + $1.utf8.count } }.max() ?? 0
+                let auditStart = ContinuousClock.now
+                let violations = try await cluster.audit()
+                let audit = ContinuousClock.now - auditStart
+                #expect(violations.isEmpty, "\(violations.prefix(5))")
 
-            let auditStart = ContinuousClock.now
-            let violations = try await cluster.audit()
-            let audit = ContinuousClock.now - auditStart
-            #expect(violations.isEmpty, "\(violations.prefix(5))")
-
-            func perService(_ writes: Int) -> String { String(format: "%.3f", Double(writes) / Double(count)) }
-            row.withLock {
-                $0 = [
-                    "\(count)", Self.seconds(created), Self.seconds(converged), perService(memberWrites),
-                    perService(ledgerWrites),
-                    perService(sharedWrites), "\(ledger.count)", "\(biggest / 1024) KiB",
-                    peak.map { "\($0 / 1_048_576) MiB" } ?? "?", Self.seconds(audit),
-                ]
+                func perService(_ writes: Int) -> String { String(format: "%.3f", Double(writes) / Double(count)) }
+                row.withLock {
+                    $0 = [
+                        "\(count)", Self.seconds(created), Self.seconds(converged), perService(memberWrites),
+                        perService(ledgerWrites),
+                        perService(sharedWrites), "\(ledger.count)", "\(biggest / 1024) KiB",
+                        peak.map { "\($0 / 1_048_576) MiB" } ?? "?", Self.seconds(audit),
+                    ]
+                }
             }
         }
         return row.withLock { $0 }

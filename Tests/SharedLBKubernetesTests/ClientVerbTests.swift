@@ -247,9 +247,10 @@ struct ClientTimeoutTests {
             let impatient = try KubernetesClient(
                 configuration: client.configuration,
                 retryPolicy: .init(attempts: 3, initialDelay: .milliseconds(1), maximumDelay: .milliseconds(5)),
-                requestTimeout: .milliseconds(200))
+                // Generous enough for a fresh TLS handshake on a loaded machine (200 ms was not).
+                requestTimeout: .milliseconds(500))
             do {
-                handler.setLatency(.milliseconds(600))
+                handler.setLatency(.milliseconds(1500))
                 await #expect {
                     try await impatient.get(Namespace.self, namespace: nil, name: "default")
                 } throws: { error in
