@@ -10,8 +10,11 @@ import Synchronization
 /// patchType); the JSON Patch is applied (a patch that does not apply always rejects);
 /// an unreachable or broken webhook applies its `failurePolicy`. With
 /// `reinvocationPolicy: IfNeeded` a webhook runs once more if a later one changed the object.
+/// `matchConditions` are evaluated first (``MatchCondition``, the CEL subset they are written
+/// in here): one false skips the webhook; an evaluation error skips it under `Ignore` and
+/// rejects the request under `Fail`, without calling it.
 ///
-/// Not implemented here: `clientConfig.service` (in-cluster Service routing), `matchConditions` (CEL).
+/// Not implemented here: `clientConfig.service` (in-cluster Service routing).
 public final class RegisteredWebhookAdmission: MutatingAdmission {
     let store: ObjectStore
     private let clients = Mutex<[String: WebhookClient]>([:])
@@ -36,6 +39,7 @@ public final class RegisteredWebhookAdmission: MutatingAdmission {
         var failurePolicy: String
         var timeoutSeconds: Int
         var reinvocation: Bool
+        var matchConditions: [(name: String, expression: String)]
     }
 
     public func admit(_ attributes: AdmissionAttributes) async throws(APIStatus) -> JSONValue {
@@ -43,6 +47,7 @@ public final class RegisteredWebhookAdmission: MutatingAdmission {
         var object = attributes.object
         var changedBy: [Int] = []
         for (index, webhook) in webhooks.enumerated() {
+            guard try Self.conditionsMatch(webhook, attributes, object: object) else { continue }
             let result = try await call(webhook, attributes, object: object)
             if result != object { changedBy.append(index) }
             object = result
@@ -50,6 +55,7 @@ public final class RegisteredWebhookAdmission: MutatingAdmission {
         // Reinvocation: once, for IfNeeded webhooks that ran before a later change.
         if let lastChange = changedBy.last {
             for (index, webhook) in webhooks.enumerated() where index < lastChange && webhook.reinvocation {
+                guard try Self.conditionsMatch(webhook, attributes, object: object) else { continue }
                 object = try await call(webhook, attributes, object: object)
             }
         }
@@ -86,10 +92,39 @@ public final class RegisteredWebhookAdmission: MutatingAdmission {
                         caBundlePEM: caBundle.map { String(decoding: $0, as: UTF8.self) },
                         failurePolicy: webhook["failurePolicy"]?.stringValue ?? "Fail",
                         timeoutSeconds: webhook["timeoutSeconds"].flatMap(ServiceStrategy.integer) ?? 10,
-                        reinvocation: webhook["reinvocationPolicy"]?.stringValue == "IfNeeded"))
+                        reinvocation: webhook["reinvocationPolicy"]?.stringValue == "IfNeeded",
+                        matchConditions: (webhook["matchConditions"]?.arrayValue ?? []).map {
+                            ($0["name"]?.stringValue ?? "", $0["expression"]?.stringValue ?? "")
+                        }))
             }
         }
         return result
+    }
+
+    /// Whether `webhook` is to be called: every match condition true. False wins over an
+    /// error; an error alone skips the webhook under `Ignore` and rejects under `Fail`.
+    static func conditionsMatch(_ webhook: Webhook, _ attributes: AdmissionAttributes, object: JSONValue)
+        throws(APIStatus) -> Bool
+    {
+        let variables: [String: JSONValue] = [
+            "object": object, "oldObject": attributes.oldObject ?? .null,
+            "request": .object(
+                JSONObject([
+                    ("operation", .string(attributes.operation)), ("namespace", .string(attributes.namespace)),
+                    ("name", .string(attributes.name ?? "")),
+                ])),
+        ]
+        var failure: String?
+        for condition in webhook.matchConditions {
+            do {
+                if try !MatchCondition(condition.expression).matches(variables) { return false }
+            } catch {
+                failure = failure ?? "match condition \"\(condition.name)\": \(error)"
+            }
+        }
+        guard let failure else { return true }
+        if webhook.failurePolicy == "Ignore" { return false }
+        throw APIStatus.internalError("failed calling webhook \"\(webhook.name)\": \(failure)")
     }
 
     static func rulesMatch(_ rules: JSONValue?, _ attributes: AdmissionAttributes) -> Bool {

@@ -25,10 +25,12 @@ public struct LocalCluster: Sendable {
 
     /// Registers the webhook with `sharedlb webhook-config`'s generator.
     public func register(
-        url: String? = nil, failurePolicy: WebhookRegistration.FailurePolicy, name: String = "sharedlb-webhook"
+        url: String? = nil, failurePolicy: WebhookRegistration.FailurePolicy, name: String = "sharedlb-webhook",
+        matchConditions: Bool = false
     ) throws {
         let manifest = WebhookRegistration(
-            name: name, endpoint: .url(url ?? webhookURL), caBundle: caBundle, failurePolicy: failurePolicy
+            name: name, endpoint: .url(url ?? webhookURL), caBundle: caBundle, failurePolicy: failurePolicy,
+            matchConditions: matchConditions
         ).manifest()
         _ = try handler.store.create(
             .mutatingWebhookConfigurations, object: JSONParser.parse(Array(try JSONEncoder().encode(manifest))))

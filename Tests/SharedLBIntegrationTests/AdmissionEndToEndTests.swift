@@ -78,6 +78,41 @@ struct AdmissionEndToEndTests {
         }
     }
 
+    @Test(
+        "fail-closed with matchConditions (the fail-closed overlay): while the webhook is down only LoadBalancer writes are refused"
+    )
+    func failClosedOnlyForLoadBalancers() async throws {
+        try await Environment.run { environment in
+            let client = environment.client
+            try environment.register(
+                url: "https://127.0.0.1:1/mutate", failurePolicy: .fail, name: "down", matchConditions: true)
+            var clusterIP = loadBalancer("internal", namespace: "default")
+            clusterIP.spec?.type = "ClusterIP"
+            let stored = try await client.create(clusterIP)
+            await #expect {
+                try await client.create(loadBalancer("blocked", namespace: "default"))
+            } throws: { error in
+                (error as? KubernetesError)?.code == 500
+            }
+            // Turning a ClusterIP Service into a LoadBalancer is refused too (the new object matches).
+            await #expect(throws: KubernetesError.self) {
+                try await client.patch(
+                    KubeService.self, namespace: "default", name: "internal",
+                    patch: .merge(try JSONParser.parse(Array(#"{"spec":{"type":"LoadBalancer"}}"#.utf8))))
+            }
+            #expect(
+                try await client.get(KubeService.self, namespace: "default", name: "internal").spec?.type == "ClusterIP"
+            )
+            // With the webhook up, the same LoadBalancer is converted.
+            _ = try environment.handler.store.delete(.mutatingWebhookConfigurations, namespace: "", name: "down")
+            try environment.register(failurePolicy: .fail, matchConditions: true)
+            let converted = try await client.create(loadBalancer("shared", namespace: "default"))
+            #expect(converted.spec?.type == "ClusterIP")
+            #expect(converted.metadata.labels?[SharedLBNames.managedLabel] == "true")
+            #expect(stored.metadata.labels?[SharedLBNames.managedLabel] == nil)
+        }
+    }
+
     @Test("status writes never call the webhook")
     func statusNotAdmitted() async throws {
         try await Environment.run { environment in
