@@ -107,6 +107,7 @@ public struct JSONParser {
         guard depth <= maximumDepth else { throw error("nesting deeper than \(maximumDepth) levels") }
         index += 1
         var members: [JSONObject.Member] = []
+        members.reserveCapacity(8)
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -219,6 +220,7 @@ public struct JSONParser {
             return string
         }
         var scalars = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+        scalars.reserveCapacity(min(bytes.count - start, 4096))
         while true {
             guard index < bytes.count else { throw error("unterminated string") }
             let byte = bytes[index]
@@ -234,8 +236,15 @@ public struct JSONParser {
             case 0x80...:
                 try copyUTF8Sequence(into: &scalars)
             default:
-                scalars.append(byte)
-                index += 1
+                // A run of plain bytes (up to the next quote, escape, control or non-ASCII byte)
+                // in one copy: escaped JSON in annotations is long runs between escapes.
+                let run = index
+                while index < bytes.count {
+                    let next = bytes[index]
+                    if next == UInt8(ascii: "\"") || next == UInt8(ascii: "\\") || next < 0x20 || next >= 0x80 { break }
+                    index += 1
+                }
+                scalars.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<index]))
             }
         }
     }

@@ -4,8 +4,9 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import SharedLBCore
-import SharedLBWebhook
 import Testing
+
+@testable import SharedLBWebhook
 
 @Suite("Webhook over HTTPS")
 struct WebhookServerTests {
@@ -211,5 +212,20 @@ struct HTTP2Tests {
                 Array(answer.readableBytesView)
                     == (try AdmissionReviewer(policy: ConversionPolicy()).review(body)).responseBody())
         }
+    }
+}
+
+@Suite("Content-Type")
+struct ContentTypeTests {
+    @Test(
+        "application/json in any case, with parameters and spaces, is JSON; nothing else is",
+        arguments: [
+            ("application/json", true), ("Application/JSON; charset=utf-8", true), (" application/json ;x=y", true),
+            ("application/json\t", true), ("application/jsonx", false), ("text/json", false),
+            ("application/json-patch+json", false), ("", false), ("application/jso", false),
+            (";application/json", false),
+        ])
+    func isJSON(_ contentType: String, _ expected: Bool) {
+        #expect(WebhookResponder.isJSON(contentType) == expected)
     }
 }
