@@ -30,7 +30,8 @@ for command in $commands; do
         | grep -oE -- '^  +(-[a-z], )?--[a-z0-9-]+' | grep -oE -- '--[a-z0-9-]+' | sort -u)
     for option in $options; do
         case "$option" in --help | --version) continue ;; esac
-        grep -qF -- "$option" <<<"$text" || {
+        # The whole option: --max-ports must not pass on the strength of --max-ports-per-lb.
+        grep -qE -- "${option}([^a-z0-9-]|\$)" <<<"$text" || {
             echo "docs-check: \`sharedlb $command $option\` is not in README's section for it" >&2
             status=1
         }

@@ -106,6 +106,14 @@ actor ListeningAddress {
         for waiter in ready { waiter.continuation.resume() }
     }
 
+    /// The server failed: release everyone waiting for it to listen.
+    func fail() {
+        for waiter in waiters { waiter.resume(returning: bound ?? 0) }
+        waiters.removeAll()
+        for waiter in generationWaiters { waiter.continuation.resume() }
+        generationWaiters.removeAll()
+    }
+
     func waitForGeneration(after previous: Int) async {
         if generation > previous { return }
         await withCheckedContinuation { generationWaiters.append((previous, $0)) }
@@ -195,19 +203,37 @@ extension APIServer {
     }
 
     fileprivate func serveUntilStopped(logger: Logger) async throws {
+        do {
+            try await serveGenerations(logger: logger)
+        } catch {
+            // A server that failed on its own (a port that cannot be bound again): nobody may
+            // wait for it to listen.
+            await listening.fail()
+            throw error
+        }
+    }
+
+    private func serveGenerations(logger: Logger) async throws {
+        let restarts = self.restarts
         var port = self.port
         var commands = restarts.commands.makeAsyncIterator()
         while true {
             let group = ServiceGroup(configuration: .init(services: [try makeService(port: port)], logger: logger))
             let command = try await withThrowingTaskGroup(of: RestartSignal.Command?.self) { inner in
                 inner.addTask {
-                    try await group.run()
+                    do {
+                        try await group.run()
+                    } catch {
+                        // Not cut by a restart: the server failed, which the loop must hear of.
+                        if !Task.isCancelled { restarts.send(.failed) }
+                        throw error
+                    }
                     return nil
                 }
                 let command = await commands.next() ?? .stop
                 if command == .stop {
                     await group.triggerGracefulShutdown()
-                } else {
+                } else if command == .restart {
                     // Abrupt, as a crash or a rollout: open connections are cut, not drained.
                     inner.cancelAll()
                 }
@@ -224,7 +250,7 @@ extension APIServer {
 
 /// Tells the serving loop to restart or stop.
 final class RestartSignal: Sendable {
-    enum Command: Sendable { case restart, stop }
+    enum Command: Sendable { case restart, stop, failed }
 
     let commands: AsyncStream<Command>
     private let continuation: AsyncStream<Command>.Continuation

@@ -123,6 +123,15 @@ public struct APIStatus: Error, Sendable, Equatable {
             retryAfterSeconds: retryAfterSeconds)
     }
 
+    /// `apierrors.NewForbidden`: `services "web" is forbidden: ...` (without a name: `services is forbidden: ...`).
+    public static func forbidden(_ resource: String, _ name: String, _ detail: String) -> APIStatus {
+        APIStatus(
+            code: 403, reason: "Forbidden",
+            message: name.isEmpty
+                ? "\(resource) is forbidden: \(detail)" : "\(resource) \"\(name)\" is forbidden: \(detail)",
+            detailsName: name.isEmpty ? nil : name, detailsKind: resource)
+    }
+
     public static func internalError(_ message: String) -> APIStatus {
         APIStatus(code: 500, reason: "InternalError", message: "Internal error occurred: \(message)")
     }

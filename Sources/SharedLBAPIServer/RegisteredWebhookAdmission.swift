@@ -12,7 +12,7 @@ import Synchronization
 /// `reinvocationPolicy: IfNeeded` a webhook runs once more if a later one changed the object.
 /// `matchConditions` are evaluated first (``MatchCondition``, the CEL subset they are written
 /// in here): one false skips the webhook; an evaluation error skips it under `Ignore` and
-/// rejects the request under `Fail`, without calling it.
+/// rejects the request (403 Forbidden) under `Fail`, without calling it.
 ///
 /// Not implemented here: `clientConfig.service` (in-cluster Service routing).
 public final class RegisteredWebhookAdmission: MutatingAdmission {
@@ -124,7 +124,9 @@ public final class RegisteredWebhookAdmission: MutatingAdmission {
         }
         guard let failure else { return true }
         if webhook.failurePolicy == "Ignore" { return false }
-        throw APIStatus.internalError("failed calling webhook \"\(webhook.name)\": \(failure)")
+        // kube-apiserver fails closed here with Forbidden, not with the 500 of an unreachable webhook.
+        throw APIStatus.forbidden(
+            attributes.kind.plural, attributes.name ?? "", "webhook \"\(webhook.name)\": failed to evaluate \(failure)")
     }
 
     static func rulesMatch(_ rules: JSONValue?, _ attributes: AdmissionAttributes) -> Bool {

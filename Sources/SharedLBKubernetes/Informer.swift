@@ -21,6 +21,9 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         var resourceVersion: String?
         var synced = false
         var relists = 0
+        /// ``wait(timeout:until:)`` callers, each with a stream of its own.
+        var waiters: [Int: AsyncStream<Void>.Continuation] = [:]
+        var nextWaiter = 0
     }
 
     public let client: KubernetesClient
@@ -65,15 +68,32 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         state.withLock { $0.resourceVersion }
     }
 
+    /// Tells ``updates`` and every waiter that the store changed.
+    private func notify() {
+        signal.yield()
+        for waiter in state.withLock({ Array($0.waiters.values) }) { waiter.yield() }
+    }
+
     /// Waits until `condition` holds for the snapshot, checking again on every change; false
-    /// once `timeout` has passed without it. It reads ``updates``, so nothing else may.
+    /// once `timeout` has passed without it. Each call has its own change stream (``updates``
+    /// is left to its one reader, and a timed-out wait leaves nothing broken behind).
     public func wait(
         timeout: Duration, until condition: @Sendable @escaping ([String: Object]) -> Bool
     ) async throws -> Bool {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
+        let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            state.waiters[state.nextWaiter] = continuation
+            return state.nextWaiter
+        }
+        defer {
+            _ = state.withLock { $0.waiters.removeValue(forKey: id) }
+            continuation.finish()
+        }
+        return try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
                 if condition(self.snapshot()) { return true }
-                for await _ in self.updates where condition(self.snapshot()) {
+                for await _ in changes where condition(self.snapshot()) {
                     return true
                 }
                 return false
@@ -135,7 +155,7 @@ public final class Informer<Object: KubernetesObject>: Sendable {
             state.synced = true
             state.relists += 1
         }
-        signal.yield()
+        notify()
     }
 
     /// Follows one watch until the server ends it; returns how many events it carried.
@@ -155,7 +175,7 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                 if let version = event.object.metadata.resourceVersion { state.resourceVersion = version }
             }
             count += 1
-            if event.type != .bookmark { signal.yield() }
+            if event.type != .bookmark { notify() }
         }
         return count
     }

@@ -45,4 +45,33 @@ struct MatchConditionTests {
             try MatchCondition(expression).matches(["object": .object(JSONObject()), "request": .object(JSONObject())])
         }
     }
+
+    @Test(
+        "a false condition skips the webhook even beside an error; an error alone: Ignore skips, Fail is 403 Forbidden")
+    func decision() throws {
+        let attributes = AdmissionAttributes(
+            kind: .services, operation: "CREATE", namespace: "default", name: "web",
+            object: try object(#"{"spec":{"type":"LoadBalancer"}}"#), oldObject: nil, dryRun: false)
+        func webhook(_ policy: String, _ expressions: [String]) -> RegisteredWebhookAdmission.Webhook {
+            RegisteredWebhookAdmission.Webhook(
+                name: "services.sharedlb.io", url: nil, caBundlePEM: nil, failurePolicy: policy, timeoutSeconds: 5,
+                reinvocation: false, matchConditions: expressions.enumerated().map { ("c\($0.offset)", $0.element) })
+        }
+        func decide(_ webhook: RegisteredWebhookAdmission.Webhook) throws(APIStatus) -> Bool {
+            try RegisteredWebhookAdmission.conditionsMatch(webhook, attributes, object: attributes.object)
+        }
+        let broken = "object.metadata.name == 'web'"  // no metadata: an evaluation error
+        #expect(try decide(webhook("Fail", [WebhookRegistration.loadBalancerCondition])))
+        #expect(try !decide(webhook("Fail", [broken, "false"])))
+        #expect(try !decide(webhook("Ignore", [broken])))
+        #expect(throws: APIStatus.self) { try decide(webhook("Fail", [broken])) }
+        do {
+            _ = try decide(webhook("Fail", ["true", broken]))
+            Issue.record("an evaluation error under Fail must reject")
+        } catch {
+            #expect(error.code == 403)
+            #expect(error.reason == "Forbidden")
+            #expect(error.message.hasPrefix(#"services "web" is forbidden: webhook "services.sharedlb.io""#))
+        }
+    }
 }

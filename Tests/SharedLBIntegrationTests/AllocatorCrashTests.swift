@@ -13,13 +13,15 @@ struct AllocatorCrashTests {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appending(path: "sharedlb")
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: Self.binary.path)))
-    func sigkillDuringBurst() async throws {
+    @Test func sigkillDuringBurst() async throws {
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.binary.path),
+            "\(Self.binary.path) is missing: `swift test` builds it, `swift build` too")
         let count = Int(ProcessInfo.processInfo.environment["CRASH_SERVICES"] ?? "") ?? 500
         let kills = Int(ProcessInfo.processInfo.environment["CRASH_KILLS"] ?? "") ?? 10
         // Kill points: when this many members carry their endpoint (several may fall in one pass,
         // so some kills land right after a restart, while the allocator is still listing).
-        let thresholds = (0..<kills).map { _ in Int.random(in: 1..<count) }.sorted()
+        let thresholds = (0..<kills).map { _ in Int.random(in: 1...max(count - 1, 1)) }.sorted()
         try await Cluster.run(allocators: 0) { cluster in
             try await cluster.withKubeconfig { directory, kubeconfig in
                 let ids = Cluster.burstIDs(count)
@@ -38,7 +40,7 @@ struct AllocatorCrashTests {
                             })
                                 >= threshold
                         }
-                        process.kill(signal: SIGKILL)
+                        await process.kill(signal: SIGKILL)
                         #expect(
                             reached, "round \(round): \(threshold) endpoints not reached; log: \(process.logTail())")
                         try history.check(try await cluster.ledger(), after: "kill \(round) at \(threshold)")
@@ -49,8 +51,8 @@ struct AllocatorCrashTests {
                 let last = try AllocatorProcess(
                     binary: Self.binary, kubeconfig: kubeconfig, log: directory.appending(path: "last.log"))
                 try await cluster.waitForEndpoints(ids, timeout: .seconds(120))
-                last.kill(signal: SIGTERM)
-                #expect(last.status == 0, "the last allocator did not stop cleanly: \(last.logTail())")
+                let stopped = await last.kill(signal: SIGTERM)
+                #expect(stopped && last.status == 0, "the last allocator did not stop cleanly: \(last.logTail())")
 
                 let ledger = try await cluster.ledger()
                 try history.check(ledger, after: "the last run")
@@ -89,6 +91,8 @@ struct AllocationHistory {
 final class AllocatorProcess {
     private let process: Process
     private let log: URL
+    private let logHandle: FileHandle
+    private let terminated: AsyncStream<Void>
 
     init(binary: URL, kubeconfig: String, log: URL, arguments: [String] = []) throws {
         let process = Process()
@@ -104,15 +108,32 @@ final class AllocatorProcess {
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
+        let (terminated, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        process.terminationHandler = { _ in
+            continuation.yield()
+            continuation.finish()
+        }
         try process.run()
         self.process = process
         self.log = log
+        self.logHandle = handle
+        self.terminated = terminated
     }
 
-    /// Sends `signal` and waits for the process to end.
-    func kill(signal: Int32) {
+    /// Sends `signal` and waits (without blocking a thread) for the process to end; one that
+    /// has not ended within `timeout` is SIGKILLed. Returns whether it ended of its own accord.
+    @discardableResult
+    func kill(signal: Int32, timeout: Duration = .seconds(30)) async -> Bool {
         Foundation.kill(process.processIdentifier, signal)
-        process.waitUntilExit()
+        let terminated = self.terminated
+        _ = try? await withTimeout(timeout) { for await _ in terminated { break } }
+        let ended = !process.isRunning
+        if !ended {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()  // SIGKILL cannot be ignored: this is immediate
+        }
+        try? logHandle.close()
+        return ended
     }
 
     var status: Int32 { process.terminationStatus }

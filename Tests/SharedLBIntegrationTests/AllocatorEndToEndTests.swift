@@ -282,6 +282,7 @@ struct CloudFailureTests {
             let reference = ObjectReference(
                 apiVersion: "v1", kind: "Service", namespace: SharedLBNames.defaultNamespace, name: "sharedlb-default-1"
             )
+            // core/v1 Event times are whole seconds: 2 s apart, the success is always the later one.
             let now = Date()
             _ = try await client.create(
                 CoreEvent(
@@ -292,7 +293,7 @@ struct CloudFailureTests {
             _ = try await client.create(
                 CoreEvent(
                     regarding: reference, type: "Normal", reason: "EnsuredLoadBalancer",
-                    message: "Ensured load balancer", at: now.addingTimeInterval(1)))
+                    message: "Ensured load balancer", at: now.addingTimeInterval(2)))
             #expect(
                 try await waitUntil(cluster.services) {
                     $0["team-a/web"]?.metadata.annotations?[SharedLBNames.errorAnnotation] == nil

@@ -54,7 +54,7 @@ struct ScaleProbe {
                 try await cluster.waitForEndpoints(Cluster.burstIDs(count), timeout: .seconds(1800))
                 let converged = ContinuousClock.now - started
                 let peak = allocator.peakResidentBytes
-                allocator.kill(signal: SIGTERM)
+                await allocator.kill(signal: SIGTERM)
 
                 let writes = cluster.handler.requestLog.all.filter { $0.isWrite && $0.code < 300 }
                 let controller = SharedLBNames.defaultNamespace

@@ -1,6 +1,7 @@
 // The webhook's request path after HTTP: body bytes → AdmissionReviewer → response bytes, as
 // WebhookResponder calls it. Any byte sequence must give either a clear error (HTTP 400) or a
-// response that is JSON, answers the request's uid, and whose patch applies to the object.
+// response that is JSON, answers the request's uid, and whose patch applies to request.object.
+import Foundation
 import SharedLBCore
 
 private let reviewer = AdmissionReviewer(policy: ConversionPolicy())
@@ -21,6 +22,18 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     }
     guard case .object(let inner)? = response["response"], inner["uid"] != nil else {
         fatalError("the response has no response.uid: \(String(decoding: body, as: UTF8.self))")
+    }
+    // A patch must apply to the object it was made for, as the API server will apply it.
+    if case .string(let encoded)? = inner["patch"] {
+        guard let patchBytes = Data(base64Encoded: encoded),
+            let request = try? JSONParser.parse(bytes)["request"], let object = request["object"]
+        else { fatalError("a patch that is not base64, or for no object") }
+        do {
+            _ = try JSONPatch(json: JSONParser.parse(Array(patchBytes))).apply(to: object)
+        } catch {
+            fatalError(
+                "the patch does not apply to the object: \(error)\n\(String(decoding: patchBytes, as: UTF8.self))")
+        }
     }
     return 0
 }
