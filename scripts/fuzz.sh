@@ -14,6 +14,15 @@ out=fuzz-out
 build=(swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address)
 "${build[@]}"
 bin=$("${build[@]}" --show-bin-path)
+# A fuzzer without coverage counters only throws random bytes (seen once in CI: a first build
+# whose binaries had no __sancov sections). Check, rebuild from clean once, else fail.
+instrumented() { readelf -SW "$bin/FuzzAdmission" | grep -q __sancov_cntrs && readelf -SW "$bin/FuzzLedger" | grep -q __sancov_cntrs; }
+if ! instrumented; then
+    echo "fuzz: the fuzzers carry no coverage instrumentation; building again from clean" >&2
+    rm -rf Fuzz/.build
+    "${build[@]}"
+    instrumented || { echo "fuzz: still no coverage instrumentation in $bin" >&2; exit 1; }
+fi
 
 seed() { # target → corpus directory with the seeds
     local dir="$out/$1/corpus"
@@ -44,7 +53,15 @@ run() { # target, binary
     mkdir -p "$out/$1/artifacts"
     echo "== fuzzing $1 for ${seconds}s (corpus $corpus)"
     "$bin/$2" "$corpus" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=4096 \
-        -artifact_prefix="$out/$1/artifacts/" -print_final_stats=1 2>&1 | tail -n 25
+        -artifact_prefix="$out/$1/artifacts/" -print_final_stats=1 > "$out/$1/log" 2>&1 || {
+        tail -n 40 "$out/$1/log"
+        return 1
+    }
+    tail -n 25 "$out/$1/log"
+    if grep -q "no interesting inputs were found" "$out/$1/log"; then
+        echo "fuzz: $1 found no coverage at all: the target is not instrumented" >&2
+        return 1
+    fi
 }
 
 case "$which" in
