@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # libFuzzer over the webhook's request path and the ledger decoder.
 #   scripts/fuzz.sh [admission|ledger|all] [SECONDS per target, default 600]
-# Builds Fuzz/ with --sanitize=fuzzer --sanitize=address into Fuzz/.build, seeds the corpus from the
+# Builds Fuzz/ with -sanitize=fuzzer,address into Fuzz/.build, seeds the corpus from the
 # captured AdmissionReviews and the example ledger, and runs each target for SECONDS on one
 # core. A crash leaves crash-* in fuzz-out/<target>/: add it as a regression test
 # (Tests/SharedLBCoreTests/Fixtures/fuzz or Tests/SharedLBAllocationTests/Fixtures/fuzz).
@@ -11,18 +11,17 @@ which=${1:-all}
 seconds=${2:-600}
 out=fuzz-out
 
-build=(swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address)
+# One combined -sanitize flag: SwiftPM turns `--sanitize=fuzzer --sanitize=address` into two
+# `-sanitize=` flags in set order, random per run, and the last one wins, so half the builds had
+# no coverage instrumentation. `--sanitize=fuzzer` stays for the link (libFuzzer's main).
+build=(swift build --package-path Fuzz -c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address)
 "${build[@]}"
 bin=$("${build[@]}" --show-bin-path)
-# A fuzzer without coverage counters only throws random bytes (seen once in CI: a first build
-# whose binaries had no __sancov sections). Check, rebuild from clean once, else fail.
-instrumented() { readelf -SW "$bin/FuzzAdmission" | grep -q __sancov_cntrs && readelf -SW "$bin/FuzzLedger" | grep -q __sancov_cntrs; }
-if ! instrumented; then
-    echo "fuzz: the fuzzers carry no coverage instrumentation; building again from clean" >&2
-    rm -rf Fuzz/.build
-    "${build[@]}"
-    instrumented || { echo "fuzz: still no coverage instrumentation in $bin" >&2; exit 1; }
-fi
+# A fuzzer without coverage counters only throws random bytes: refuse to run one.
+for target in FuzzAdmission FuzzLedger; do
+    readelf -SW "$bin/$target" | grep -q __sancov_cntrs \
+        || { echo "fuzz: $bin/$target has no coverage instrumentation" >&2; exit 1; }
+done
 
 seed() { # target → corpus directory with the seeds
     local dir="$out/$1/corpus"
