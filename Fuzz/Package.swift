@@ -1,8 +1,8 @@
 // swift-tools-version: 6.1
 // libFuzzer targets; build and run them with scripts/fuzz.sh (not part of `swift build` at the root).
 // SharedLBCore and SharedLBAllocation are the root package's sources (symlinked), built here as
-// this package's own targets so that `--sanitize=fuzzer` instruments them for coverage too (it
-// instruments only root-package targets).
+// this package's own targets: the fuzz build compiles them with exactly its own flags, whatever
+// SwiftPM does for dependencies, and needs none of the root package's dependencies.
 import PackageDescription
 
 let package = Package(
