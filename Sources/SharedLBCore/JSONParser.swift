@@ -220,7 +220,6 @@ public struct JSONParser {
             return string
         }
         var scalars = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
-        scalars.reserveCapacity(min(bytes.count - start, 4096))
         while true {
             guard index < bytes.count else { throw error("unterminated string") }
             let byte = bytes[index]

@@ -71,7 +71,8 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     /// Tells ``updates`` and every waiter that the store changed.
     private func notify() {
         signal.yield()
-        for waiter in state.withLock({ Array($0.waiters.values) }) { waiter.yield() }
+        // Every watch event passes here: no copy at all while nobody waits (the usual case).
+        for waiter in state.withLock({ $0.waiters.isEmpty ? [] : Array($0.waiters.values) }) { waiter.yield() }
     }
 
     /// Waits until `condition` holds for the snapshot, checking again on every change; false
