@@ -1,5 +1,7 @@
+import Foundation
 public import SharedLBCore
 import Synchronization
+import Yams
 
 /// One REST request, independent of the HTTP server that carried it.
 public struct APIRequest: Sendable {
@@ -8,18 +10,28 @@ public struct APIRequest: Sendable {
     public var query: [String: String]
     public var contentType: String?
     public var bearerToken: String?
+    public var userAgent: String?
     public var body: [UInt8]
 
     public init(
         method: String, path: String, query: [String: String] = [:], contentType: String? = nil,
-        bearerToken: String? = nil, body: [UInt8] = []
+        bearerToken: String? = nil, userAgent: String? = nil, body: [UInt8] = []
     ) {
         self.method = method
         self.path = path
         self.query = query
         self.contentType = contentType
         self.bearerToken = bearerToken
+        self.userAgent = userAgent
         self.body = body
+    }
+
+    /// Who owns the fields this request writes: `?fieldManager=`, else the User-Agent up to
+    /// its first `/` (kube-apiserver's `managerOrUserAgent`).
+    var fieldManager: String {
+        if let manager = query["fieldManager"], !manager.isEmpty { return manager }
+        return String(
+            (userAgent ?? "").split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
     }
 }
 
@@ -216,6 +228,7 @@ public final class APIHandler: Sendable {
     private func dispatch(_ verb: String, _ route: Route, _ request: APIRequest) async throws(APIStatus) -> APIResponse
     {
         let dryRun = request.query["dryRun"] == "All"
+        let manager = request.fieldManager
         switch verb {
         case "get":
             return APIResponse(
@@ -231,7 +244,9 @@ public final class APIHandler: Sendable {
             }
             var object = try Self.decodeObject(request)
             object = try Self.placeInNamespace(object, route)
-            let created = try await write(route.kind, operation: "CREATE", object: object, old: nil, dryRun: dryRun)
+            let created = try await write(
+                route.kind, operation: "CREATE", object: object, old: nil, dryRun: dryRun,
+                ownership: .update(manager: manager))
             return APIResponse(code: 201, headers: [], body: .json(created))
         case "update":
             let object = try Self.placeInNamespace(try Self.decodeObject(request), route)
@@ -241,11 +256,20 @@ public final class APIHandler: Sendable {
                 )
             }
             let expected = object["metadata"]?["resourceVersion"]?.stringValue
-            let updated = try await update(route, dryRun: dryRun, expectedRevision: expected) { _ in object }
+            let updated = try await update(
+                route, dryRun: dryRun, expectedRevision: expected, ownership: .update(manager: manager)
+            ) { _ in object }
             return APIResponse(code: 200, headers: [], body: .json(updated))
         case "patch":
-            let patch = try Self.decodePatch(request)
-            let updated = try await update(route, dryRun: dryRun, expectedRevision: nil) { current throws(APIStatus) in
+            let apply = request.contentType.map(Self.mediaType) == "application/apply-patch+yaml"
+            if !apply && request.query["force"] != nil {
+                throw APIStatus.invalidPatchOptions(.forbidden("force", "may not be specified for non-apply patch"))
+            }
+            if apply { return try await self.apply(route, request, dryRun: dryRun) }
+            let patch = try Self.decodePatch(request, kind: route.kind)
+            let updated = try await update(
+                route, dryRun: dryRun, expectedRevision: nil, ownership: .update(manager: manager)
+            ) { current throws(APIStatus) in
                 try patch(current)
             }
             return APIResponse(code: 200, headers: [], body: .json(updated))
@@ -308,10 +332,56 @@ public final class APIHandler: Sendable {
         return APIResponse(code: 200, headers: [], body: .watch(watch))
     }
 
+    /// Server-side apply (`application/apply-patch+yaml`): creates the object when it is
+    /// missing, else merges the configuration into it; see ``FieldManager``.
+    private func apply(_ route: Route, _ request: APIRequest, dryRun: Bool) async throws(APIStatus) -> APIResponse {
+        guard let manager = request.query["fieldManager"], !manager.isEmpty else {
+            throw APIStatus.invalidPatchOptions(.required("fieldManager", "is required for apply patch"))
+        }
+        let force = request.query["force"] == "true"
+        var config = try Self.decodeApplyConfiguration(request)
+        let expected = route.kind
+        if let version = config["apiVersion"]?.stringValue, version != expected.apiVersion {
+            throw APIStatus.badRequest(
+                "Incorrect version specified in apply patch. Specified patch version: \(version), expected: \(expected.apiVersion)"
+            )
+        }
+        if let name = config["metadata"]?["name"]?.stringValue, name != route.name {
+            throw APIStatus.badRequest(
+                "the name of the object (\(name)) does not match the name on the URL (\(route.name ?? ""))")
+        }
+        config = try Self.placeInNamespace(config, route)
+        let fields = FieldManager(kind: route.kind, subresource: route.subresource)
+        if (try? store.get(route.kind, namespace: route.namespace, name: route.name!)) == nil, route.subresource == nil
+        {
+            var object = try fields.apply(
+                live: nil, config: config, manager: manager, force: force, now: ObjectStore.timestamp())
+            object = JSONMergePatch.apply(
+                .object(JSONObject([("metadata", .object(JSONObject([("name", .string(route.name!))])))])), to: object)
+            let created = try await write(
+                route.kind, operation: "CREATE", object: object, old: nil, dryRun: dryRun, ownership: .recorded,
+                fieldManager: manager)
+            return APIResponse(code: 201, headers: [], body: .json(created))
+        }
+        let updated = try await update(
+            route, dryRun: dryRun, expectedRevision: nil, ownership: .recorded, fieldManager: manager
+        ) { current throws(APIStatus) in
+            try fields.apply(
+                live: current, config: config, manager: manager, force: force, now: ObjectStore.timestamp())
+        }
+        return APIResponse(code: 200, headers: [], body: .json(updated))
+    }
+
+    /// Who a write's fields belong to: the request's manager, or already recorded (apply).
+    enum Ownership {
+        case update(manager: String)
+        case recorded
+    }
+
     /// Read-modify-write with kube-apiserver's retry: without a client resourceVersion a
     /// conflict with a concurrent writer is retried on the fresh object.
     private func update(
-        _ route: Route, dryRun: Bool, expectedRevision: String?,
+        _ route: Route, dryRun: Bool, expectedRevision: String?, ownership: Ownership, fieldManager: String? = nil,
         _ change: (JSONValue) throws(APIStatus) -> JSONValue
     ) async throws(APIStatus) -> JSONValue {
         for _ in 0..<8 {
@@ -338,6 +408,10 @@ public final class APIHandler: Sendable {
             }
             do {
                 if route.subresource == "status" {
+                    if case .update(let manager) = ownership {
+                        object = FieldManager(kind: route.kind, subresource: "status").update(
+                            live: current, new: object, manager: manager, now: ObjectStore.timestamp())
+                    }
                     return try store.update(
                         route.kind, object: object,
                         expectedRevision: expectedRevision ?? current["metadata"]?["resourceVersion"]?.stringValue,
@@ -345,6 +419,7 @@ public final class APIHandler: Sendable {
                 }
                 return try await write(
                     route.kind, operation: "UPDATE", object: object, old: current, dryRun: dryRun,
+                    ownership: ownership, fieldManager: fieldManager,
                     expectedRevision: expectedRevision ?? current["metadata"]?["resourceVersion"]?.stringValue)
             } catch let status where status.reason == "Conflict" && expectedRevision == nil {
                 continue
@@ -354,18 +429,26 @@ public final class APIHandler: Sendable {
     }
 
     /// CREATE and UPDATE of a main resource: defaults, admission, validation, storage.
+    /// Field ownership is recorded after defaulting and before admission, as in v1.24.
     private func write(
         _ kind: ResourceKind, operation: String, object: JSONValue, old: JSONValue?, dryRun: Bool,
-        expectedRevision: String? = nil
+        ownership: Ownership, fieldManager: String? = nil, expectedRevision: String? = nil
     ) async throws(APIStatus) -> JSONValue {
         var object = object
         if kind == .services { object = strategy.applyDefaults(to: object) }
+        var optionsManager = fieldManager
+        if case .update(let manager) = ownership {
+            object = FieldManager(kind: kind).update(
+                live: old, new: object, manager: manager, now: ObjectStore.timestamp())
+            optionsManager = nil
+        }
         let chain = admission.withLock { $0 }
         for step in chain {
             object = try await step.admit(
                 AdmissionAttributes(
                     kind: kind, operation: operation, namespace: object["metadata"]?["namespace"]?.stringValue ?? "",
-                    name: object["metadata"]?["name"]?.stringValue, object: object, oldObject: old, dryRun: dryRun))
+                    name: object["metadata"]?["name"]?.stringValue, object: object, oldObject: old, dryRun: dryRun,
+                    fieldManager: optionsManager))
         }
         if kind == .services {
             // Defaulting runs again after admission, as in kube-apiserver.
@@ -392,7 +475,7 @@ public final class APIHandler: Sendable {
 
     static func decodeObject(_ request: APIRequest) throws(APIStatus) -> JSONValue {
         guard let type = request.contentType.map(mediaType), type == "application/json" else {
-            throw APIStatus.unsupportedMediaType(request.contentType ?? "")
+            throw APIStatus.unsupportedMediaType(accepted: APIStatus.objectMediaTypes)
         }
         do {
             let object = try JSONParser.parse(request.body)
@@ -407,7 +490,31 @@ public final class APIHandler: Sendable {
         }
     }
 
-    static func decodePatch(_ request: APIRequest) throws(APIStatus)
+    /// An apply configuration: JSON, or YAML (the media type says YAML; kubectl sends JSON).
+    static func decodeApplyConfiguration(_ request: APIRequest) throws(APIStatus) -> JSONValue {
+        let config: JSONValue
+        if request.body.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{") {
+            do {
+                config = try JSONParser.parse(request.body)
+            } catch {
+                throw APIStatus.badRequest("error decoding apply configuration: \(error)")
+            }
+        } else {
+            do {
+                let document = try Yams.load(yaml: String(decoding: request.body, as: UTF8.self)) ?? [String: Any]()
+                let data = try JSONSerialization.data(withJSONObject: document, options: [.fragmentsAllowed])
+                config = try JSONParser.parse(Array(data))
+            } catch {
+                throw APIStatus.badRequest("error decoding YAML: \(error)")
+            }
+        }
+        guard case .object = config else {
+            throw APIStatus.badRequest("the apply configuration is not an object")
+        }
+        return config
+    }
+
+    static func decodePatch(_ request: APIRequest, kind: ResourceKind) throws(APIStatus)
         -> @Sendable (JSONValue) throws(APIStatus) -> JSONValue
     {
         let type = request.contentType.map(mediaType) ?? ""
@@ -418,10 +525,11 @@ public final class APIHandler: Sendable {
             throw APIStatus.badRequest("the body of the request could not be decoded: \(error)")
         }
         switch type {
-        case "application/merge-patch+json", "application/strategic-merge-patch+json":
-            // Strategic merge is served as a JSON merge patch: lists are replaced whole, which is
-            // what the strategic form does for the fields SharedLB writes (status.loadBalancer.ingress).
+        case "application/merge-patch+json":
             return { current in JSONMergePatch.apply(document, to: current) }
+        case "application/strategic-merge-patch+json":
+            let patch = StrategicMergePatch(schema: FieldSchema.of(kind))
+            return { current throws(APIStatus) in try patch.apply(document, to: current) }
         case "application/json-patch+json":
             let patch: JSONPatch
             do {
@@ -437,7 +545,7 @@ public final class APIHandler: Sendable {
                 }
             }
         default:
-            throw APIStatus.unsupportedMediaType(type)
+            throw APIStatus.unsupportedMediaType(accepted: APIStatus.patchMediaTypes)
         }
     }
 

@@ -141,7 +141,7 @@ struct APIResponder: HTTPResponder {
             method: request.method.rawValue, path: request.uri.path, query: query,
             contentType: request.headers[.contentType],
             bearerToken: authorization.hasPrefix("Bearer ") ? String(authorization.dropFirst(7)) : nil,
-            body: Array(body.readableBytesView))
+            userAgent: request.headers[.userAgent], body: Array(body.readableBytesView))
         let response = await handler.handle(apiRequest)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"

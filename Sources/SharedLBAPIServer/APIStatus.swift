@@ -42,6 +42,7 @@ public struct APIStatus: Error, Sendable, Equatable {
     public var reason: String
     public var message: String
     public var detailsName: String?
+    public var detailsGroup: String?
     public var detailsKind: String?
     public var causes: [Cause]
     /// `details.retryAfterSeconds`, also sent as a `Retry-After` header.
@@ -93,6 +94,14 @@ public struct APIStatus: Error, Sendable, Equatable {
             detailsKind: kind, causes: causes)
     }
 
+    /// 422 for a request's PatchOptions (`PatchOptions.meta.k8s.io "" is invalid: …`).
+    static func invalidPatchOptions(_ cause: Cause) -> APIStatus {
+        var status = invalid(kind: "PatchOptions.meta.k8s.io", name: "", causes: [cause])
+        status.detailsGroup = "meta.k8s.io"
+        status.detailsKind = "PatchOptions"
+        return status
+    }
+
     public static func badRequest(_ message: String) -> APIStatus {
         APIStatus(code: 400, reason: "BadRequest", message: message)
     }
@@ -103,13 +112,21 @@ public struct APIStatus: Error, Sendable, Equatable {
         APIStatus(code: 405, reason: "MethodNotAllowed", message: message)
     }
 
-    public static func unsupportedMediaType(_ contentType: String) -> APIStatus {
+    /// `negotiation.NewUnsupportedMediaTypeError`: the media types the verb accepts, in
+    /// kube-apiserver's order (``objectMediaTypes`` for bodies, ``patchMediaTypes`` for patches).
+    public static func unsupportedMediaType(accepted: [String]) -> APIStatus {
         APIStatus(
             code: 415, reason: "UnsupportedMediaType",
             message:
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/json-patch+json; got \(contentType)"
+                "the body of the request was in an unknown format - accepted media types include: \(accepted.joined(separator: ", "))"
         )
     }
+
+    static let objectMediaTypes = ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]
+    static let patchMediaTypes = [
+        "application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json",
+        "application/apply-patch+yaml",
+    ]
 
     /// 410 Expired, as for a `continue` token older than the server's history.
     public static func expired(_ message: String, continueToken: String? = nil) -> APIStatus {
@@ -146,7 +163,8 @@ public struct APIStatus: Error, Sendable, Equatable {
         ])
         if detailsName != nil || detailsKind != nil || !causes.isEmpty || retryAfterSeconds != nil {
             var details = JSONObject()
-            if let detailsName { details["name"] = .string(detailsName) }
+            if let detailsName, !detailsName.isEmpty { details["name"] = .string(detailsName) }
+            if let detailsGroup { details["group"] = .string(detailsGroup) }
             if let detailsKind { details["kind"] = .string(detailsKind) }
             if !causes.isEmpty {
                 details["causes"] = .array(

@@ -10,6 +10,8 @@ public struct AdmissionAttributes: Sendable {
     public var object: JSONValue
     public var oldObject: JSONValue?
     public var dryRun: Bool
+    /// A server-side apply's `fieldManager` (sent in the review's options, fixture 03).
+    public var fieldManager: String? = nil
 }
 
 /// A mutating admission step (a registered webhook, or an in-process stand-in in tests).
@@ -75,6 +77,7 @@ public enum AdmissionReviewBuilder {
         let optionsKind = attributes.operation == "CREATE" ? "CreateOptions" : "UpdateOptions"
         var options = JSONObject([("kind", .string(optionsKind)), ("apiVersion", .string("meta.k8s.io/v1"))])
         if attributes.dryRun { options["dryRun"] = .array([.string("All")]) }
+        if let fieldManager = attributes.fieldManager { options["fieldManager"] = .string(fieldManager) }
         request["options"] = .object(options)
         return .object(
             JSONObject([

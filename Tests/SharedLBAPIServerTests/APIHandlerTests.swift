@@ -280,21 +280,57 @@ struct StoredShapeTests {
         // The manifest of that Service (its last-applied-configuration), created through the handler.
         let manifest = try #require(
             captured["metadata"]?["annotations"]?["kubectl.kubernetes.io/last-applied-configuration"]?.stringValue)
+        // kubectl apply (client side) sends its manager; the label came from `kubectl patch`.
+        var withAnnotation = try JSONParser.parse(Array(manifest.utf8))
+        withAnnotation = JSONMergePatch.apply(
+            .object(
+                JSONObject([
+                    (
+                        "metadata",
+                        .object(
+                            JSONObject([
+                                (
+                                    "annotations",
+                                    .object(
+                                        JSONObject([
+                                            ("kubectl.kubernetes.io/last-applied-configuration", .string(manifest))
+                                        ]))
+                                )
+                            ]))
+                    )
+                ])), to: withAnnotation)
         let created = await handler.handle(
             APIRequest(
-                method: "POST", path: "/api/v1/namespaces/team-a/services", contentType: "application/json",
-                body: Array(manifest.utf8)))
+                method: "POST", path: "/api/v1/namespaces/team-a/services",
+                query: ["fieldManager": "kubectl-client-side-apply"], contentType: "application/json",
+                body: Array(JSONWriter.encode(withAnnotation).utf8)))
         #expect(created.code == 201)
+        let patched = await handler.handle(
+            APIRequest(
+                method: "PATCH", path: "/api/v1/namespaces/team-a/services/web",
+                contentType: "application/strategic-merge-patch+json", userAgent: "kubectl-patch/v1.32.4 (linux/amd64)",
+                body: Array(#"{"metadata":{"labels":{"tier":"frontend"}}}"#.utf8)))
+        #expect(patched.code == 200)
         let response = await handler.handle(APIRequest(method: "GET", path: "/api/v1/namespaces/team-a/services/web"))
         guard case .json(let stored) = response.body else {
             Issue.record("no JSON")
             return
         }
         #expect(stored.objectValue?.members.map(\.key) == captured.objectValue?.members.map(\.key))
-        // managedFields are not kept by the test server; everything else is in the real order.
         #expect(
-            stored["metadata"]?.objectValue?.members.map(\.key)
-                == captured["metadata"]?.objectValue?.members.map(\.key).filter { $0 != "managedFields" })
+            stored["metadata"]?.objectValue?.members.map(\.key) == captured["metadata"]?.objectValue?.members.map(\.key)
+        )
+        #expect(stored["metadata"]?["labels"] == captured["metadata"]?["labels"])
+        // Who owns what, as kube-apiserver recorded it (defaults included, the webhook's changes
+        // not attributed); only the times differ.
+        func owners(_ object: JSONValue) -> [JSONValue] {
+            (object["metadata"]?["managedFields"]?.arrayValue ?? []).map { entry in
+                guard case .object(var fields) = entry else { return entry }
+                fields["time"] = nil
+                return .object(fields)
+            }
+        }
+        #expect(owners(stored) == owners(captured))
         #expect(stored["spec"]?.objectValue?.members.map(\.key) == captured["spec"]?.objectValue?.members.map(\.key))
         var spec = try #require(stored["spec"]?.objectValue)
         var expected = try #require(captured["spec"]?.objectValue)

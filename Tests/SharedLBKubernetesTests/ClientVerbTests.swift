@@ -170,6 +170,40 @@ struct ClientVerbTests {
         }
     }
 
+    @Test("server-side apply creates, merges, prunes, and reports another manager's field as a conflict until forced")
+    func serverSideApply() async throws {
+        try await withCluster { client, _ in
+            func config(_ data: String) throws -> JSONValue {
+                try json(
+                    #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"applied","namespace":"default"},"data":\#(data)}"#
+                )
+            }
+            let created = try await client.patch(
+                ConfigMap.self, namespace: "default", name: "applied",
+                patch: .apply(try config(#"{"a":"1","b":"2"}"#), fieldManager: "sharedlb-test", force: false))
+            #expect(created.data == ["a": "1", "b": "2"])
+            // Someone else edits a field the applier owns (an Update takes it without a conflict).
+            _ = try await client.patch(
+                ConfigMap.self, namespace: "default", name: "applied", patch: .merge(try json(#"{"data":{"a":"9"}}"#)))
+            // The applier drops b and sets a back: a conflict on a (owned by the User-Agent "sharedlb").
+            await #expect {
+                try await client.patch(
+                    ConfigMap.self, namespace: "default", name: "applied",
+                    patch: .apply(try config(#"{"a":"1"}"#), fieldManager: "sharedlb-test", force: false))
+            } throws: { error in
+                let error = error as? KubernetesError
+                return error?.kind == .conflict
+                    && error?.message.hasPrefix(#"Apply failed with 1 conflict: conflict with "sharedlb" using v1 at "#)
+                        == true
+                    && error?.message.hasSuffix(": .data.a") == true
+            }
+            let forced = try await client.patch(
+                ConfigMap.self, namespace: "default", name: "applied",
+                patch: .apply(try config(#"{"a":"1"}"#), fieldManager: "sharedlb-test", force: true))
+            #expect(forced.data == ["a": "1"])
+        }
+    }
+
     @Test("429 with Retry-After and 500s on reads are retried; a 500 on create is not")
     func retries() async throws {
         try await withCluster { client, handler in
