@@ -292,7 +292,9 @@ public final class APIHandler: Sendable {
             route.kind, namespace: route.namespace.isEmpty ? nil : route.namespace, selector: selector,
             fieldSelector: try Self.fieldSelector(request.query["fieldSelector"]),
             limit: request.query["limit"].flatMap { Int($0) },
-            continueToken: request.query["continue"].flatMap { $0.isEmpty ? nil : $0 })
+            continueToken: request.query["continue"].flatMap { $0.isEmpty ? nil : $0 },
+            exactRevision: request.query["resourceVersionMatch"] == "Exact"
+                ? request.query["resourceVersion"].flatMap { Int($0) } : nil)
         var metadata = JSONObject([("resourceVersion", .string(String(page.revision)))])
         if let next = page.continueToken { metadata["continue"] = .string(next) }
         let items = page.items.map { item -> JSONValue in

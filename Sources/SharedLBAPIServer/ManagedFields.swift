@@ -83,6 +83,10 @@ struct FieldManager {
             if !applied { nodes.containers.insert(path) }
             for item in items {
                 let itemPath = path + [Self.keyElement(item, keys: keys, defaults: defaults)]
+                if schema.atomicItems.contains(schemaPath) {
+                    nodes.leaves[itemPath] = item
+                    continue
+                }
                 nodes.containers.insert(itemPath)
                 if case .object(let object) = item {
                     walkMembers(object, path: itemPath, schemaPath: schemaPath + "[]", applied: applied, into: &nodes)
@@ -346,7 +350,9 @@ struct FieldManager {
             for item in applied {
                 let key = Self.keyElement(item, keys: keys, defaults: defaults)
                 if let index = items.firstIndex(where: { Self.keyElement($0, keys: keys, defaults: defaults) == key }) {
-                    items[index] = merge(items[index], item, node: .structure, schemaPath: schemaPath + "[]")
+                    items[index] =
+                        schema.atomicItems.contains(schemaPath)
+                        ? item : merge(items[index], item, node: .structure, schemaPath: schemaPath + "[]")
                 } else {
                     items.append(item)
                 }

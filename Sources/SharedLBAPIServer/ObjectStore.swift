@@ -40,7 +40,9 @@ public final class ObjectStore: Sendable {
         var revision: Int
         var objects: [ResourceKind: [Key: JSONValue]] = [:]
         var history: [HistoryEntry] = []
-        /// The history holds every change after this revision.
+        /// The watch cache's window: the history holds every change after this revision.
+        var watchCacheStart: Int
+        /// etcd's compaction: continue tokens and exact-revision lists older than this get 410.
         var compactedRevision: Int
         var watchers: [Int: Watcher] = [:]
         var nextWatcherID = 0
@@ -55,7 +57,7 @@ public final class ObjectStore: Sendable {
         self.historyLimit = historyLimit
         // Like kube-apiserver's watch cache for built-in types, the history starts with the
         // server: a watch from resourceVersion=1 replays everything (fixture 17d).
-        state = Mutex(State(revision: initialRevision, compactedRevision: 0))
+        state = Mutex(State(revision: initialRevision, watchCacheStart: 0, compactedRevision: 0))
         for namespace in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             _ = try? create(
                 .namespaces,
@@ -89,19 +91,34 @@ public final class ObjectStore: Sendable {
         public var continueToken: String?
     }
 
+    /// `exactRevision` is `resourceVersion=N&resourceVersionMatch=Exact`: the list as it was
+    /// at N, read from etcd, so 410 once etcd compacted past N (fixture `17g`).
     public func list(
         _ kind: ResourceKind, namespace: String?, selector: LabelSelector = .everything,
-        fieldSelector: [String: String] = [:], limit: Int? = nil, continueToken: String? = nil
+        fieldSelector: [String: String] = [:], limit: Int? = nil, continueToken: String? = nil,
+        exactRevision: Int? = nil
     ) throws(APIStatus) -> Page {
         let continuation = try continueToken.map { token throws(APIStatus) in try ListContinuation(token: token) }
         return try state.withLock { state throws(APIStatus) -> Page in
+            var objects = state.objects[kind.storage] ?? [:]
+            if let exactRevision, exactRevision < state.revision {
+                // etcd keeps every revision since its compaction; this store rebuilds them from
+                // the history, so an exact list needs both.
+                guard exactRevision >= state.compactedRevision, exactRevision >= state.watchCacheStart else {
+                    throw APIStatus.expired("The resourceVersion for the provided list is too old.")
+                }
+                for entry in state.history.reversed() where entry.revision > exactRevision && entry.kind == kind.storage
+                {
+                    objects[entry.key] = entry.type == .added ? nil : entry.previous
+                }
+            }
             if let continuation, continuation.revision < state.compactedRevision {
                 throw APIStatus.expired(
                     "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
                     continueToken: ListContinuation(revision: -1, start: continuation.start).token)
             }
-            let revision = continuation?.revision ?? state.revision
-            var keys = (state.objects[kind.storage] ?? [:]).keys.filter { key in
+            let revision = continuation?.revision ?? exactRevision.map { min($0, state.revision) } ?? state.revision
+            var keys = objects.keys.filter { key in
                 namespace.map { $0 == key.namespace } ?? true
             }
             keys.sort()
@@ -112,7 +129,7 @@ public final class ObjectStore: Sendable {
             var items: [JSONValue] = []
             var next: String?
             for key in keys {
-                let object = EventConversion.fromStorage(state.objects[kind.storage]![key]!, to: kind)
+                let object = EventConversion.fromStorage(objects[key]!, to: kind)
                 guard selector.matches(object: object), Self.matches(object, fieldSelector) else { continue }
                 if let limit, limit > 0, items.count == limit {
                     next =
@@ -312,8 +329,8 @@ public final class ObjectStore: Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: WatchEvent.self, bufferingPolicy: .unbounded)
         let id = state.withLock { state -> Int? in
             let from = resourceVersion ?? state.revision
-            if from < state.compactedRevision {
-                let status = APIStatus.expired("too old resource version: \(from) (\(state.compactedRevision))")
+            if from < state.watchCacheStart {
+                let status = APIStatus.expired("too old resource version: \(from) (\(state.watchCacheStart))")
                 continuation.yield(WatchEvent(type: .error, object: status.json))
                 continuation.finish()
                 return nil
@@ -345,12 +362,21 @@ public final class ObjectStore: Sendable {
         for watcher in watchers { watcher.continuation.finish() }
     }
 
-    /// Forgets watch history up to now (the watch cache's window moving on): watches and
-    /// continue tokens from older versions then get 410.
+    /// etcd compaction up to now: continue tokens and exact-revision lists from older versions
+    /// get 410 (fixtures `17f`, `17g`). Watches are served from the watch cache, whose history
+    /// a compaction does not touch: a watch from resourceVersion=1 still replays (fixture `17h`).
     public func compact() {
         state.withLock { state in
-            state.history.removeAll()
             state.compactedRevision = state.revision
+        }
+    }
+
+    /// The watch cache's window moving past now (what `historyLimit` does as changes
+    /// accumulate): watches from older versions get one ERROR event with 410 (fixture `17c`).
+    public func evictWatchCache() {
+        state.withLock { state in
+            state.history.removeAll()
+            state.watchCacheStart = state.revision
         }
     }
 
@@ -383,7 +409,7 @@ public final class ObjectStore: Sendable {
         state.history.append(entry)
         if state.history.count > historyLimit {
             let drop = state.history.count - historyLimit
-            state.compactedRevision = state.history[drop - 1].revision
+            state.watchCacheStart = state.history[drop - 1].revision
             state.history.removeFirst(drop)
         }
         for watcher in state.watchers.values {
@@ -421,6 +447,7 @@ public final class ObjectStore: Sendable {
         var metadata = root["metadata"]?.objectValue ?? JSONObject()
         metadata["resourceVersion"] = .string(String(revision))
         root["metadata"] = .object(ServiceStrategy.ordered(metadata, metadataFieldOrder))
+        if case .object(let ordered) = FieldSchema.of(kind).ordered(.object(root)) { root = ordered }
         var ordered = JSONObject([("kind", .string(kind.kind)), ("apiVersion", .string(kind.apiVersion))])
         for member in root.members where member.key != "kind" && member.key != "apiVersion" {
             ordered.members.append(member)

@@ -303,3 +303,82 @@ struct StrategicMergePatchTests {
         }
     }
 }
+
+@Suite("EndpointSlices read like kube-apiserver's (fixtures 13d, 13e)")
+struct EndpointSliceShapeTests {
+    @Test(
+        "a slice written in any field order is stored in Go's order, owned as the controller's was; a list by service")
+    func sliceShape() async throws {
+        let captured = try Fixtures.json("13e-get-endpointslice.json")
+        let handler = APIHandler(token: nil)
+        _ = await handler.handle(
+            APIRequest(
+                method: "POST", path: "/api/v1/namespaces", contentType: "application/json",
+                body: Array(#"{"metadata":{"name":"team-a"}}"#.utf8)))
+        // What the controller sent: no server-set metadata, fields in reverse order.
+        guard case .object(var slice) = captured, case .object(var metadata)? = slice["metadata"] else {
+            Issue.record("fixture is not an object")
+            return
+        }
+        for field in ["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"] {
+            metadata[field] = nil
+        }
+        slice["metadata"] = .object(metadata)
+        func reversed(_ value: JSONValue) -> JSONValue {
+            switch value {
+            case .object(let object):
+                return .object(
+                    JSONObject(members: object.members.reversed().map { JSONObject.Member($0.key, reversed($0.value)) })
+                )
+            case .array(let items): return .array(items.map(reversed))
+            default: return value
+            }
+        }
+        let created = await handler.handle(
+            APIRequest(
+                method: "POST", path: "/apis/discovery.k8s.io/v1/namespaces/team-a/endpointslices",
+                query: ["fieldManager": "kube-controller-manager"], contentType: "application/json",
+                body: Array(JSONWriter.encode(reversed(.object(slice))).utf8)))
+        #expect(created.code == 201)
+
+        let response = await handler.handle(
+            APIRequest(method: "GET", path: "/apis/discovery.k8s.io/v1/namespaces/team-a/endpointslices/web-eps-xpkxb"))
+        guard case .json(let stored) = response.body else {
+            Issue.record("no JSON")
+            return
+        }
+        func withoutServerValues(_ value: JSONValue) -> String {
+            guard case .object(var root) = value, case .object(var metadata)? = root["metadata"] else { return "" }
+            for field in ["uid", "resourceVersion", "creationTimestamp", "generation"] { metadata[field] = .null }
+            metadata["managedFields"] = .array(owners(value))
+            root["metadata"] = .object(metadata)
+            return JSONWriter.encode(.object(root))
+        }
+        // Byte for byte but for uid, resourceVersion, times and generation (4 after the controller's updates).
+        #expect(withoutServerValues(stored) == withoutServerValues(captured))
+
+        let list = await handler.handle(
+            APIRequest(
+                method: "GET", path: "/apis/discovery.k8s.io/v1/namespaces/team-a/endpointslices",
+                query: ["labelSelector": "kubernetes.io/service-name=web-eps"]))
+        guard case .json(let listed) = list.body else {
+            Issue.record("no JSON")
+            return
+        }
+        let capturedList = try Fixtures.json("13d-list-endpointslices-by-service.json")
+        #expect(listed.objectValue?.members.map(\.key) == capturedList.objectValue?.members.map(\.key))
+        #expect(listed["kind"] == capturedList["kind"])
+        #expect(listed["apiVersion"] == capturedList["apiVersion"])
+        #expect(listed["metadata"]?.objectValue?.members.map(\.key) == ["resourceVersion"])
+        let item = try #require(listed["items"]?.arrayValue?.first)
+        let capturedItem = try #require(capturedList["items"]?.arrayValue?.first)
+        #expect(item.objectValue?.members.map(\.key) == capturedItem.objectValue?.members.map(\.key))
+        #expect(item["endpoints"] == capturedItem["endpoints"])
+        #expect(item["ports"] == capturedItem["ports"])
+        let other = await handler.handle(
+            APIRequest(
+                method: "GET", path: "/apis/discovery.k8s.io/v1/namespaces/team-a/endpointslices",
+                query: ["labelSelector": "kubernetes.io/service-name=other"]))
+        if case .json(let empty) = other.body { #expect(empty["items"] == .array([])) }
+    }
+}

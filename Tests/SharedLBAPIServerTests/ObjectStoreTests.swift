@@ -173,11 +173,11 @@ struct ObjectStoreTests {
         #expect(await iterator.next() == nil)
     }
 
-    @Test("a watch from a compacted resourceVersion gets one ERROR event with 410 Expired, as fixture 17c")
+    @Test("a watch from before the watch cache's window gets one ERROR event with 410 Expired, as fixture 17c")
     func expiredWatch() async throws {
         let store = ObjectStore()
         _ = try store.create(.configMaps, object: configMap("a"))
-        store.compact()
+        store.evictWatchCache()
         let (events, _) = store.watch(.configMaps, namespace: nil, resourceVersion: 1)
         var collected: [WatchEvent] = []
         for await event in events { collected.append(event) }
@@ -241,15 +241,73 @@ struct ObjectStoreTests {
     }
 }
 
-@Suite("Watch replay from resourceVersion=1, as fixture 17d")
+@Suite("Watch replay from resourceVersion=1 (fixtures 17d, 17h) and exact lists after compaction (17g)")
 struct ReplayTests {
     @Test("the history since start replays as ADDED, MODIFIED, DELETED in order, the DELETED at a new version")
     func replay() async throws {
         let store = ObjectStore()
-        let captured = try Fixtures.text("17d-watch-configmaps-rv1-replay.ndjson").split(separator: "\n")
-            .map { try JSONParser.parse(Array($0.utf8)) }
-        _ = try store.create(.namespaces, object: JSONParser.parse(Array(#"{"metadata":{"name":"team-a"}}"#.utf8)))
-        // Play the captured sequence of changes against the store.
+        let captured = try Self.events("17d-watch-configmaps-rv1-replay.ndjson")
+        try Self.play(captured, into: store)
+        let replayed = await Self.watchFromOne(store, count: captured.count)
+        #expect(replayed.map(\.type.rawValue) == captured.compactMap { $0["type"]?.stringValue })
+        #expect(replayed.map { $0.object["metadata"]?["name"] } == captured.map { $0["object"]?["metadata"]?["name"] })
+        let versions = replayed.compactMap {
+            $0.object["metadata"]?["resourceVersion"]?.stringValue.flatMap { Int($0) }
+        }
+        #expect(versions == versions.sorted())
+        #expect(Set(versions).count == versions.count)  // the DELETED carries a version of its own
+    }
+
+    @Test("after an etcd compaction the watch still replays (17h) while an exact list of an older version is 410 (17g)")
+    func afterCompaction() async throws {
+        let store = ObjectStore()
+        let captured = try Self.events("17h-watch-configmaps-rv1-after-compaction.ndjson")
+        // 17h is 17d's history plus one ConfigMap created after the compaction.
+        try Self.play(Array(captured.dropLast()), into: store)
+        let beforeCompaction = store.revision
+        store.compact()
+        try Self.play([captured.last!], into: store)
+        let replayed = await Self.watchFromOne(store, count: captured.count)
+        #expect(replayed.map(\.type.rawValue) == captured.compactMap { $0["type"]?.stringValue })
+        #expect(replayed.map { $0.object["metadata"]?["name"] } == captured.map { $0["object"]?["metadata"]?["name"] })
+
+        #expect {
+            try store.list(.configMaps, namespace: "team-a", exactRevision: beforeCompaction - 1)
+        } throws: { error in
+            JSONWriter.encode((error as! APIStatus).json)
+                == JSONWriter.encode(try Fixtures.json("17g-list-configmaps-exact-rv-compacted.json"))
+        }
+        // At the compaction's revision and later, the list is the state at that revision.
+        let atCompaction = try store.list(.configMaps, namespace: "team-a", exactRevision: beforeCompaction)
+        #expect(atCompaction.revision == beforeCompaction)
+        #expect(
+            atCompaction.items.compactMap { $0["metadata"]?["name"]?.stringValue } == [
+                "app-config", "kube-root-ca.crt",
+            ])
+        let now = try store.list(.configMaps, namespace: "team-a", exactRevision: store.revision)
+        #expect(now.items.count == 3)
+    }
+
+    static func events(_ fixture: String) throws -> [JSONValue] {
+        try Fixtures.text(fixture).split(separator: "\n").map { try JSONParser.parse(Array($0.utf8)) }
+    }
+
+    static func watchFromOne(_ store: ObjectStore, count: Int) async -> [WatchEvent] {
+        let (events, cancel) = store.watch(.configMaps, namespace: "team-a", resourceVersion: 1)
+        var replayed: [WatchEvent] = []
+        for await event in events {
+            replayed.append(event)
+            if replayed.count == count { break }
+        }
+        cancel()
+        return replayed
+    }
+
+    /// Plays captured watch events as writes against the store.
+    static func play(_ captured: [JSONValue], into store: ObjectStore) throws {
+        if (try? store.get(.namespaces, namespace: "", name: "team-a")) == nil {
+            _ = try store.create(.namespaces, object: JSONParser.parse(Array(#"{"metadata":{"name":"team-a"}}"#.utf8)))
+        }
         for event in captured {
             let object = try #require(event["object"])
             let name = try #require(object["metadata"]?["name"]?.stringValue)
@@ -264,19 +322,5 @@ struct ReplayTests {
             default: _ = try store.delete(.configMaps, namespace: "team-a", name: name)
             }
         }
-        let (events, cancel) = store.watch(.configMaps, namespace: "team-a", resourceVersion: 1)
-        var replayed: [WatchEvent] = []
-        for await event in events {
-            replayed.append(event)
-            if replayed.count == captured.count { break }
-        }
-        cancel()
-        #expect(replayed.map(\.type.rawValue) == captured.compactMap { $0["type"]?.stringValue })
-        #expect(replayed.map { $0.object["metadata"]?["name"] } == captured.map { $0["object"]?["metadata"]?["name"] })
-        let versions = replayed.compactMap {
-            $0.object["metadata"]?["resourceVersion"]?.stringValue.flatMap { Int($0) }
-        }
-        #expect(versions == versions.sorted())
-        #expect(Set(versions).count == versions.count)  // the DELETED carries a version of its own
     }
 }

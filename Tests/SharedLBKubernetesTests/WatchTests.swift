@@ -47,7 +47,7 @@ struct WatchTests {
     func expired() async throws {
         try await withCluster { client, handler in
             _ = try await client.create(configMap("a"))
-            handler.store.compact()
+            handler.store.evictWatchCache()
             await #expect {
                 for try await _ in client.watch(
                     ConfigMap.self, namespace: "default", resourceVersion: "1", timeoutSeconds: 5)
@@ -91,7 +91,7 @@ struct WatchTests {
                 handler.store.dropWatches()
                 try await client.delete(ConfigMap.self, namespace: "default", name: "seed")
                 _ = try await client.create(configMap("three"))
-                handler.store.compact()
+                handler.store.evictWatchCache()
                 handler.clearFaults()
                 #expect(
                     try await waitUntil(informer) { Set($0.keys) == ["default/one", "default/two", "default/three"] })
