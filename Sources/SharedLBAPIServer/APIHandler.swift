@@ -467,6 +467,16 @@ public final class APIHandler: Sendable {
                     kind: kind.kind, name: object["metadata"]?["name"]?.stringValue ?? "", causes: causes)
             }
         }
+        if kind.storage == .events {
+            let causes = EventValidation.validate(
+                EventConversion.toStorage(object, from: kind),
+                old: old.map { EventConversion.toStorage($0, from: kind) },
+                through: kind)
+            if !causes.isEmpty {
+                throw APIStatus.invalid(
+                    kind: kind.kind, name: object["metadata"]?["name"]?.stringValue ?? "", causes: causes)
+            }
+        }
         if old == nil {
             return try store.create(kind, object: object, dryRun: dryRun)
         }

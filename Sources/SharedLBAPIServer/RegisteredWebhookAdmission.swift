@@ -14,7 +14,12 @@ import Synchronization
 /// in here): one false skips the webhook; an evaluation error skips it under `Ignore` and
 /// rejects the request (403 Forbidden) under `Fail`, without calling it.
 ///
-/// Not implemented here: `clientConfig.service` (in-cluster Service routing).
+/// A `clientConfig.service` webhook is reached as kube-apiserver does with
+/// `--enable-aggregator-routing`: the Service's port, then a ready endpoint of its
+/// EndpointSlices (cluster IPs do not route here), over TLS with SNI and verification for
+/// `<name>.<namespace>.svc`, the name kube-apiserver checks. One difference: NIOSSL also
+/// accepts a certificate whose IP address SAN is the endpoint's address, where Go's TLS
+/// checks only the name.
 public final class RegisteredWebhookAdmission: MutatingAdmission {
     let store: ObjectStore
     private let clients = Mutex<[String: WebhookClient]>([:])
@@ -35,6 +40,7 @@ public final class RegisteredWebhookAdmission: MutatingAdmission {
     struct Webhook {
         var name: String
         var url: String?
+        var service: (namespace: String, name: String, port: Int, path: String)?
         var caBundlePEM: String?
         var failurePolicy: String
         var timeoutSeconds: Int
@@ -89,6 +95,13 @@ public final class RegisteredWebhookAdmission: MutatingAdmission {
                     Webhook(
                         name: webhook["name"]?.stringValue ?? "",
                         url: webhook["clientConfig"]?["url"]?.stringValue,
+                        service: webhook["clientConfig"]?["service"].map { service in
+                            (
+                                service["namespace"]?.stringValue ?? "", service["name"]?.stringValue ?? "",
+                                service["port"].flatMap(ServiceStrategy.integer) ?? 443,
+                                service["path"]?.stringValue ?? ""
+                            )
+                        },
                         caBundlePEM: caBundle.map { String(decoding: $0, as: UTF8.self) },
                         failurePolicy: webhook["failurePolicy"]?.stringValue ?? "Fail",
                         timeoutSeconds: webhook["timeoutSeconds"].flatMap(ServiceStrategy.integer) ?? 10,
@@ -129,6 +142,44 @@ public final class RegisteredWebhookAdmission: MutatingAdmission {
             attributes.kind.plural, attributes.name ?? "", "webhook \"\(webhook.name)\": failed to evaluate \(failure)")
     }
 
+    /// `proxy.ResolveEndpoint`: the Service, its port, a ready endpoint for that port.
+    private func resolve(_ service: (namespace: String, name: String, port: Int, path: String))
+        throws(WebhookCallFailure) -> (host: String, address: String, port: Int)
+    {
+        guard let object = try? store.get(.services, namespace: service.namespace, name: service.name) else {
+            throw WebhookCallFailure(reason: "services \"\(service.name)\" not found")
+        }
+        let type = object["spec"]?["type"]?.stringValue ?? "ClusterIP"
+        guard ["ClusterIP", "LoadBalancer", "NodePort"].contains(type) else {
+            throw WebhookCallFailure(reason: "unsupported service type \"\(type)\"")
+        }
+        guard
+            let servicePort = object["spec"]?["ports"]?.arrayValue?.first(where: {
+                $0["port"].flatMap(ServiceStrategy.integer) == service.port
+            })
+        else {
+            throw WebhookCallFailure(reason: "no service port \(service.port) found for service \"\(service.name)\"")
+        }
+        let slices =
+            (try? store.list(
+                .endpointSlices, namespace: service.namespace,
+                selector: LabelSelector(parsing: "kubernetes.io/service-name=\(service.name)")
+            ).items) ?? []
+        for slice in slices {
+            guard
+                let port = slice["ports"]?.arrayValue?.first(where: { $0["name"] == servicePort["name"] })?["port"]
+                    .flatMap(ServiceStrategy.integer)
+            else { continue }
+            for endpoint in slice["endpoints"]?.arrayValue ?? [] where endpoint["conditions"]?["ready"] != .bool(false)
+            {
+                if let address = endpoint["addresses"]?.arrayValue?.first?.stringValue {
+                    return ("\(service.name).\(service.namespace).svc", address, port)
+                }
+            }
+        }
+        throw WebhookCallFailure(reason: "no endpoints available for service \"\(service.name)\"")
+    }
+
     static func rulesMatch(_ rules: JSONValue?, _ attributes: AdmissionAttributes) -> Bool {
         func has(_ rule: JSONValue, _ field: String, _ value: String) -> Bool {
             let values = (rule[field]?.arrayValue ?? []).compactMap(\.stringValue)
@@ -140,10 +191,12 @@ public final class RegisteredWebhookAdmission: MutatingAdmission {
         }
     }
 
-    private func client(for caBundlePEM: String?) throws(KubernetesError) -> WebhookClient {
-        let key = caBundlePEM ?? ""
+    private func client(for caBundlePEM: String?, dnsOverride: [String: String] = [:]) throws(KubernetesError)
+        -> WebhookClient
+    {
+        let key = (caBundlePEM ?? "") + dnsOverride.sorted { $0.key < $1.key }.map { "\u{0}\($0)=\($1)" }.joined()
         if let existing = clients.withLock({ $0[key] }) { return existing }
-        let made = try WebhookClient(caBundlePEM: caBundlePEM)
+        let made = try WebhookClient(caBundlePEM: caBundlePEM, dnsOverride: dnsOverride)
         return clients.withLock { clients in
             if let existing = clients[key] { return existing }
             clients[key] = made
@@ -160,11 +213,15 @@ public final class RegisteredWebhookAdmission: MutatingAdmission {
         let review = AdmissionReviewBuilder.review(current, uid: uid)
         let outcome: Result<JSONValue, WebhookCallFailure>
         do {
-            guard let url = webhook.url else {
-                throw WebhookCallFailure(reason: "clientConfig.service is not supported by the test API server")
+            var url = webhook.url ?? ""
+            var dnsOverride: [String: String] = [:]
+            if webhook.url == nil, let service = webhook.service {
+                let (host, address, port) = try resolve(service)
+                url = "https://\(host):\(port)\(service.path)"
+                dnsOverride[host] = address
             }
             let separator = url.contains("?") ? "&" : "?"
-            let answer = try await client(for: webhook.caBundlePEM).post(
+            let answer = try await client(for: webhook.caBundlePEM, dnsOverride: dnsOverride).post(
                 url: "\(url)\(separator)timeout=\(webhook.timeoutSeconds)s",
                 body: Array(JSONWriter.encode(review).utf8),
                 timeout: .seconds(webhook.timeoutSeconds))

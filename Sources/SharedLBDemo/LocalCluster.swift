@@ -28,12 +28,49 @@ public struct LocalCluster: Sendable {
         url: String? = nil, failurePolicy: WebhookRegistration.FailurePolicy, name: String = "sharedlb-webhook",
         matchConditions: Bool = false
     ) throws {
-        let manifest = WebhookRegistration(
-            name: name, endpoint: .url(url ?? webhookURL), caBundle: caBundle, failurePolicy: failurePolicy,
-            matchConditions: matchConditions
-        ).manifest()
+        try store(
+            WebhookRegistration(
+                name: name, endpoint: .url(url ?? webhookURL), caBundle: caBundle, failurePolicy: failurePolicy,
+                matchConditions: matchConditions))
+    }
+
+    private func store(_ registration: WebhookRegistration) throws {
         _ = try handler.store.create(
-            .mutatingWebhookConfigurations, object: JSONParser.parse(Array(try JSONEncoder().encode(manifest))))
+            .mutatingWebhookConfigurations,
+            object: JSONParser.parse(Array(try JSONEncoder().encode(registration.manifest()))))
+    }
+
+    /// Registers the webhook as the manifests do (`clientConfig.service`
+    /// `sharedlb-system/sharedlb-webhook:443`), with that Service and an EndpointSlice whose
+    /// endpoint is the local webhook, as the EndpointSlice controller would write it.
+    public func registerAsService(
+        failurePolicy: WebhookRegistration.FailurePolicy, service: String = "sharedlb-webhook"
+    ) async throws {
+        let namespace = "sharedlb-system"
+        if (try? handler.store.get(.namespaces, namespace: "", name: namespace)) == nil {
+            _ = try await client.create(Namespace(metadata: ObjectMeta(name: namespace)))
+        }
+        _ = try await client.create(
+            KubeService(
+                metadata: ObjectMeta(name: service, namespace: namespace),
+                spec: .init(
+                    type: "ClusterIP", ports: [.init(name: "https", port: 443, targetPort: .string("https"))],
+                    selector: ["app.kubernetes.io/component": "webhook"])))
+        let webhookPort = URLComponents(string: webhookURL)?.port ?? 0
+        _ = try await client.create(
+            EndpointSlice(
+                metadata: ObjectMeta(
+                    name: "\(service)-local", namespace: namespace, labels: ["kubernetes.io/service-name": service]),
+                addressType: "IPv4",
+                endpoints: [
+                    .init(addresses: ["127.0.0.1"], conditions: .init(ready: true, serving: true, terminating: false))
+                ],
+                ports: [.init(name: "https", protocol: "TCP", port: webhookPort)]))
+        try store(
+            WebhookRegistration(
+                name: "sharedlb-webhook",
+                endpoint: .service(namespace: namespace, name: service, port: 443, path: "/mutate"),
+                caBundle: caBundle, failurePolicy: failurePolicy))
     }
 
     /// Restarts the API server as a kube-apiserver rollout would: every connection and watch is
@@ -73,8 +110,8 @@ public struct LocalCluster: Sendable {
     ) async throws {
         let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-local-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let pki = try CertificateAuthority.generate().issue(
-            ServingCertificateRequest(dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"]))
+        // The in-cluster Service names as well as 127.0.0.1, as `sharedlb certs` issues them.
+        let pki = try CertificateAuthority.generate().issue(ServingCertificateRequest())
         try pki.write(to: directory)
         let (listening, listened) = AsyncStream.makeStream(of: Int.self)
         let webhook = WebhookServer(

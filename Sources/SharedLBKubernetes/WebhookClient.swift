@@ -9,8 +9,11 @@ import NIOSSL
 public final class WebhookClient: Sendable {
     let http: HTTPClient
 
-    /// - Parameter caBundlePEM: the PEM a webhook configuration's `caBundle` decodes to; `nil` trusts the system roots.
-    public init(caBundlePEM: String?) throws(KubernetesError) {
+    /// - Parameters:
+    ///   - caBundlePEM: the PEM a webhook configuration's `caBundle` decodes to; `nil` trusts the system roots.
+    ///   - dnsOverride: host names to connect elsewhere while the certificate is still verified for
+    ///     the name (a `clientConfig.service` webhook: `svc.ns.svc` → an endpoint's address).
+    public init(caBundlePEM: String?, dnsOverride: [String: String] = [:]) throws(KubernetesError) {
         var tls = TLSConfiguration.makeClientConfiguration()
         do {
             if let caBundlePEM {
@@ -26,6 +29,7 @@ public final class WebhookClient: Sendable {
         configuration.timeout.connect = .seconds(5)
         // kube-apiserver does not retry a refused connection; the failure policy decides at once.
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.dnsOverride = dnsOverride
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

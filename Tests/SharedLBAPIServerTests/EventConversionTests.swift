@@ -54,6 +54,48 @@ struct EventConversionTests {
         #expect(JSONWriter.encode(viaCore) == (try expected("13m-get-event.json", storedAs: created)))
     }
 
+    @Test("creation through events.k8s.io/v1 is validated strictly, through core/v1 by the legacy rules")
+    func validation() async throws {
+        let handler = APIHandler(store: try store(), token: nil)
+        func post(_ path: String, _ object: JSONValue) async -> APIResponse {
+            await handler.handle(
+                APIRequest(
+                    method: "POST", path: path, contentType: "application/json",
+                    body: Array(JSONWriter.encode(object).utf8)))
+        }
+        func message(_ response: APIResponse) -> String? {
+            if case .json(let status) = response.body { return status["message"]?.stringValue }
+            return nil
+        }
+        // 13n's Event is what a core/v1 client recorded: events.k8s.io/v1 refuses to create it.
+        let legacyShaped = try request("13n-get-event-events-v1.json")
+        let refused = await post("/apis/events.k8s.io/v1/namespaces/team-a/events", legacyShaped)
+        #expect(refused.code == 422)
+        #expect(
+            message(refused)
+                == #"Event "\#(name)" is invalid: [eventTime: Required value, firstTimestamp: Invalid value: "": needs to be unset, lastTimestamp: Invalid value: "": needs to be unset, count: Invalid value: "": needs to be unset, source: Invalid value: "": needs to be unset]"#
+        )
+        // Through core/v1 the same Event is fine (13m was created so).
+        #expect(await post("/api/v1/namespaces/team-a/events", try request("13m-get-event.json")).code == 201)
+
+        // A new-style Event needs its reporting fields, whichever API writes it.
+        var event = try #require(legacyShaped.objectValue)
+        for field in ["deprecatedSource", "deprecatedFirstTimestamp", "deprecatedLastTimestamp", "deprecatedCount"] {
+            event[field] = nil
+        }
+        event["eventTime"] = .string("2026-11-27T02:51:40.000000Z")
+        event["metadata"] = .object(JSONObject([("name", .string("new-style"))]))
+        let incomplete = await post("/apis/events.k8s.io/v1/namespaces/team-a/events", .object(event))
+        #expect(
+            message(incomplete)
+                == #"Event "new-style" is invalid: [reportingController: Required value, reportingInstance: Required value, action: Required value]"#
+        )
+        event["reportingController"] = .string("sharedlb.io/allocator")
+        event["reportingInstance"] = .string("allocator-0")
+        event["action"] = .string("Scale")
+        #expect(await post("/apis/events.k8s.io/v1/namespaces/team-a/events", .object(event)).code == 201)
+    }
+
     @Test("one object: the same uid and resourceVersion both ways; lists, watches and deletes cross over")
     func oneObject() async throws {
         let store = try store()

@@ -57,6 +57,30 @@ struct AdmissionEndToEndTests {
         }
     }
 
+    @Test(
+        "registered by Service as the manifests do: routed to its endpoint over TLS for <name>.<namespace>.svc; without a ready endpoint the failure policy applies"
+    )
+    func serviceReference() async throws {
+        try await Environment.run { environment in
+            let client = environment.client
+            try await environment.registerAsService(failurePolicy: .fail)
+            let created = try await client.create(loadBalancer("db", namespace: "default"))
+            #expect(created.spec?.type == "ClusterIP")
+            #expect(created.metadata.labels?[SharedLBNames.managedLabel] == "true")
+
+            // No ready endpoint: the failure policy, with kube-apiserver's reason.
+            _ = try environment.handler.store.delete(
+                .endpointSlices, namespace: "sharedlb-system", name: "sharedlb-webhook-local")
+            await #expect {
+                try await client.create(loadBalancer("no-endpoints", namespace: "default"))
+            } throws: { error in
+                let error = error as? KubernetesError
+                return error?.code == 500
+                    && error?.message.contains(#"no endpoints available for service \"sharedlb-webhook\""#) == true
+            }
+        }
+    }
+
     @Test("a webhook that is down: Fail rejects the create, Ignore lets it through unconverted")
     func webhookDown() async throws {
         try await Environment.run { environment in
