@@ -71,7 +71,8 @@ public struct AdmissionReviewer: Sendable {
     public func review<Bytes: Collection<UInt8>>(_ body: Bytes) throws(AdmissionReviewError) -> AdmissionOutcome {
         let document: JSONValue
         do {
-            document = try JSONParser.parse(body)
+            // managedFields never decide anything and no patch touches them.
+            document = try JSONParser.parse(body, skippingMember: "managedFields")
         } catch {
             throw AdmissionReviewError("request body is not valid JSON: \(error)")
         }

@@ -18,10 +18,15 @@ public struct JSONParser {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private let maximumDepth: Int
+    /// Members with this name are checked as strictly as the rest but not kept.
+    private let skippedMember: String?
+    /// Where skipped strings' escapes and UTF-8 sequences are checked.
+    private var scratch: [UInt8] = []
 
-    private init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int) {
+    private init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int, skippedMember: String?) {
         self.bytes = bytes
         self.maximumDepth = maximumDepth
+        self.skippedMember = skippedMember
     }
 
     /// Parses one JSON document.
@@ -30,14 +35,23 @@ public struct JSONParser {
     /// let value = try JSONParser.parse(Array(#"{"spec":{"type":"LoadBalancer"}}"#.utf8))
     /// value["spec"]?["type"]?.stringValue  // "LoadBalancer"
     /// ```
+    ///
+    /// With `skippingMember`, object members of that name (at any depth) are validated as
+    /// strictly as everything else but left out of the result: the webhook never reads
+    /// `managedFields`, a quarter of a typical review's bytes.
     public static func parse<Bytes: Collection<UInt8>>(
         _ input: Bytes,
-        maximumDepth: Int = defaultMaximumDepth
+        maximumDepth: Int = defaultMaximumDepth,
+        skippingMember: String? = nil
     ) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError>? = input.withContiguousStorageIfAvailable {
-            Self.parse(buffer: $0, maximumDepth: maximumDepth)
+            Self.parse(buffer: $0, maximumDepth: maximumDepth, skippedMember: skippingMember)
         }
-        switch result ?? Array(input).withUnsafeBufferPointer({ Self.parse(buffer: $0, maximumDepth: maximumDepth) }) {
+        switch result
+            ?? Array(input).withUnsafeBufferPointer({
+                Self.parse(buffer: $0, maximumDepth: maximumDepth, skippedMember: skippingMember)
+            })
+        {
         case .success(let value): return value
         case .failure(let error): throw error
         }
@@ -45,9 +59,10 @@ public struct JSONParser {
 
     private static func parse(
         buffer: UnsafeBufferPointer<UInt8>,
-        maximumDepth: Int
+        maximumDepth: Int,
+        skippedMember: String?
     ) -> Result<JSONValue, JSONParseError> {
-        var parser = JSONParser(bytes: buffer, maximumDepth: maximumDepth)
+        var parser = JSONParser(bytes: buffer, maximumDepth: maximumDepth, skippedMember: skippedMember)
         return Result { () throws(JSONParseError) -> JSONValue in
             parser.skipWhitespace()
             let value = try parser.parseValue(depth: 0)
@@ -123,8 +138,11 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             skipWhitespace()
-            let value = try parseValue(depth: depth)
-            members.append(JSONObject.Member(key, value))
+            if let skippedMember, key == skippedMember {
+                try skipValue(depth: depth)
+            } else {
+                members.append(JSONObject.Member(key, try parseValue(depth: depth)))
+            }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") {
@@ -159,6 +177,81 @@ public struct JSONParser {
                 return .array(elements)
             } else {
                 throw error("expected ',' or ']'")
+            }
+        }
+    }
+
+    /// Checks one value as ``parseValue(depth:)`` would, keeping nothing.
+    private mutating func skipValue(depth: Int) throws(JSONParseError) {
+        guard index < bytes.count else { throw error("unexpected end of input") }
+        let close: UInt8
+        switch bytes[index] {
+        case UInt8(ascii: "{"): close = UInt8(ascii: "}")
+        case UInt8(ascii: "["): close = UInt8(ascii: "]")
+        case UInt8(ascii: "\""):
+            try skipString()
+            return
+        default:
+            _ = try parseValue(depth: depth)  // a scalar: nothing worth skipping
+            return
+        }
+        guard depth + 1 <= maximumDepth else { throw error("nesting deeper than \(maximumDepth) levels") }
+        index += 1
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == close {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            if close == UInt8(ascii: "}") {
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                    throw error("expected a string key")
+                }
+                try skipString()
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+                index += 1
+                skipWhitespace()
+            }
+            try skipValue(depth: depth + 1)
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unexpected end of input") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+            } else if bytes[index] == close {
+                index += 1
+                return
+            } else {
+                throw error(close == UInt8(ascii: "}") ? "expected ',' or '}'" : "expected ',' or ']'")
+            }
+        }
+    }
+
+    /// Checks one string as ``parseString()`` would, keeping nothing.
+    private mutating func skipString() throws(JSONParseError) {
+        index += 1  // opening quote
+        // The scratch buffer is borrowed out of `self` (exclusive access) and put back.
+        var sink = scratch
+        scratch = []
+        defer { scratch = sink }
+        while true {
+            guard index < bytes.count else { throw error("unterminated string") }
+            switch bytes[index] {
+            case UInt8(ascii: "\""):
+                index += 1
+                return
+            case UInt8(ascii: "\\"):
+                index += 1
+                sink.removeAll(keepingCapacity: true)
+                try parseEscape(into: &sink)
+            case 0..<0x20:
+                throw error("control character in string")
+            case 0x80...:
+                sink.removeAll(keepingCapacity: true)
+                try copyUTF8Sequence(into: &sink)
+            default:
+                index += 1
             }
         }
     }

@@ -65,21 +65,26 @@ public struct JSONObject: Sendable, Hashable {
     public var isEmpty: Bool { members.isEmpty }
 
     /// Objects are equal when they have the same members, in any order (RFC 8259: unordered).
+    /// A duplicated key counts once, with its last value, as ``subscript(key:)`` reads it (and
+    /// as Go's decoder does), so every object equals itself.
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
-        guard lhs.members.count == rhs.members.count else { return false }
-        return lhs.members.allSatisfy { member in rhs[member.key] == member.value && lhs[member.key] == member.value }
+        if lhs.members == rhs.members { return true }
+        let keys = Set(lhs.members.map(\.key))
+        guard keys == Set(rhs.members.map(\.key)) else { return false }
+        return keys.allSatisfy { lhs[$0] == rhs[$0] }
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(members.count)
-        // Order-independent, to agree with `==`.
+        // Order-independent and last-value-wins, to agree with `==`.
+        var seen = Set<String>()
         var combined = 0
-        for member in members {
+        for member in members.reversed() where seen.insert(member.key).inserted {
             var memberHasher = Hasher()
             memberHasher.combine(member.key)
             memberHasher.combine(member.value)
             combined ^= memberHasher.finalize()
         }
+        hasher.combine(seen.count)
         hasher.combine(combined)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import SharedLBWebhook
 
 /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces).
 struct ListenAddress: ExpressibleByArgument, CustomStringConvertible {
@@ -39,7 +40,7 @@ struct LoggingOptions: ParsableArguments {
 
     static func bootstrap(level: Logger.Level, label: String) -> Logger {
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = DeferredMetadataLogHandler(wrapping: StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }

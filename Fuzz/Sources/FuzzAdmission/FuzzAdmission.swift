@@ -1,6 +1,8 @@
 // The webhook's request path after HTTP: body bytes → AdmissionReviewer → response bytes, as
 // WebhookResponder calls it. Any byte sequence must give either a clear error (HTTP 400) or a
 // response that is JSON, answers the request's uid, and whose patch applies to request.object.
+// The reviewer's parse leaves managedFields out: it must agree with a full parse on everything
+// else, and fail exactly where a full parse fails.
 import Foundation
 import SharedLBCore
 
@@ -9,6 +11,16 @@ private let reviewer = AdmissionReviewer(policy: ConversionPolicy())
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: start, count: count)
+    let full = Result { () throws(JSONParseError) in try JSONParser.parse(bytes) }
+    let skipping = Result { () throws(JSONParseError) in try JSONParser.parse(bytes, skippingMember: "managedFields") }
+    switch (full, skipping) {
+    case (.success(let document), .success(let lean)):
+        precondition(removing("managedFields", from: document) == lean, "skipping changed more than managedFields")
+    case (.failure(let expected), .failure(let actual)):
+        precondition(expected == actual, "skipping failed differently: \(actual) instead of \(expected)")
+    default:
+        fatalError("skipping managedFields disagrees with a full parse: \(full) vs \(skipping)")
+    }
     let outcome: AdmissionOutcome
     do {
         outcome = try reviewer.review(bytes)
@@ -36,4 +48,18 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         }
     }
     return 0
+}
+
+/// `value` without members named `name`, at any depth.
+private func removing(_ name: String, from value: JSONValue) -> JSONValue {
+    switch value {
+    case .object(let object):
+        return .object(
+            JSONObject(
+                members: object.members.filter { $0.key != name }.map {
+                    JSONObject.Member($0.key, removing(name, from: $0.value))
+                }))
+    case .array(let items): return .array(items.map { removing(name, from: $0) })
+    default: return value
+    }
 }
