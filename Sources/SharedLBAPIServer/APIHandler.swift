@@ -1,4 +1,3 @@
-import Foundation
 public import SharedLBCore
 import Synchronization
 import Yams
@@ -229,6 +228,11 @@ public final class APIHandler: Sendable {
     {
         let dryRun = request.query["dryRun"] == "All"
         let manager = request.fieldManager
+        // Sent on in the review's options for every write, as kube-apiserver does (fixtures 01, 07).
+        let optionsManager = request.query["fieldManager"]
+        if verb == "update" || verb == "patch", route.name == nil {
+            throw APIStatus.methodNotAllowed("the server does not allow this method on the requested resource")
+        }
         switch verb {
         case "get":
             return APIResponse(
@@ -246,7 +250,7 @@ public final class APIHandler: Sendable {
             object = try Self.placeInNamespace(object, route)
             let created = try await write(
                 route.kind, operation: "CREATE", object: object, old: nil, dryRun: dryRun,
-                ownership: .update(manager: manager))
+                ownership: .update(manager: manager), fieldManager: optionsManager)
             return APIResponse(code: 201, headers: [], body: .json(created))
         case "update":
             let object = try Self.placeInNamespace(try Self.decodeObject(request), route)
@@ -257,7 +261,8 @@ public final class APIHandler: Sendable {
             }
             let expected = object["metadata"]?["resourceVersion"]?.stringValue
             let updated = try await update(
-                route, dryRun: dryRun, expectedRevision: expected, ownership: .update(manager: manager)
+                route, dryRun: dryRun, expectedRevision: expected, ownership: .update(manager: manager),
+                fieldManager: optionsManager
             ) { _ in object }
             return APIResponse(code: 200, headers: [], body: .json(updated))
         case "patch":
@@ -268,7 +273,8 @@ public final class APIHandler: Sendable {
             if apply { return try await self.apply(route, request, dryRun: dryRun) }
             let patch = try Self.decodePatch(request, kind: route.kind)
             let updated = try await update(
-                route, dryRun: dryRun, expectedRevision: nil, ownership: .update(manager: manager)
+                route, dryRun: dryRun, expectedRevision: nil, ownership: .update(manager: manager),
+                fieldManager: optionsManager
             ) { current throws(APIStatus) in
                 try patch(current)
             }
@@ -343,7 +349,8 @@ public final class APIHandler: Sendable {
         let force = request.query["force"] == "true"
         var config = try Self.decodeApplyConfiguration(request)
         let expected = route.kind
-        if let version = config["apiVersion"]?.stringValue, version != expected.apiVersion {
+        let version = config["apiVersion"]?.stringValue ?? ""
+        if version != expected.apiVersion {
             throw APIStatus.badRequest(
                 "Incorrect version specified in apply patch. Specified patch version: \(version), expected: \(expected.apiVersion)"
             )
@@ -402,6 +409,11 @@ public final class APIHandler: Sendable {
                 if route.subresource == "status" {
                     guard case .object(var fresh) = current else { return current }
                     fresh["status"] = object["status"]
+                    // An apply to /status has recorded its ownership in the changed object.
+                    if case .recorded = ownership, case .object(var metadata)? = fresh["metadata"] {
+                        metadata["managedFields"] = object["metadata"]?["managedFields"]
+                        fresh["metadata"] = .object(metadata)
+                    }
                     object = .object(fresh)
                 } else if case .object(var root) = object {
                     root["status"] = current["status"]
@@ -438,11 +450,9 @@ public final class APIHandler: Sendable {
     ) async throws(APIStatus) -> JSONValue {
         var object = object
         if kind == .services { object = strategy.applyDefaults(to: object) }
-        var optionsManager = fieldManager
         if case .update(let manager) = ownership {
             object = FieldManager(kind: kind).update(
                 live: old, new: object, manager: manager, now: ObjectStore.timestamp())
-            optionsManager = nil
         }
         let chain = admission.withLock { $0 }
         for step in chain {
@@ -450,7 +460,7 @@ public final class APIHandler: Sendable {
                 AdmissionAttributes(
                     kind: kind, operation: operation, namespace: object["metadata"]?["namespace"]?.stringValue ?? "",
                     name: object["metadata"]?["name"]?.stringValue, object: object, oldObject: old, dryRun: dryRun,
-                    fieldManager: optionsManager))
+                    fieldManager: fieldManager))
         }
         if kind == .services {
             // Defaulting runs again after admission, as in kube-apiserver.
@@ -513,9 +523,12 @@ public final class APIHandler: Sendable {
             }
         } else {
             do {
-                let document = try Yams.load(yaml: String(decoding: request.body, as: UTF8.self)) ?? [String: Any]()
-                let data = try JSONSerialization.data(withJSONObject: document, options: [.fragmentsAllowed])
-                config = try JSONParser.parse(Array(data))
+                guard let node = try Yams.compose(yaml: String(decoding: request.body, as: UTF8.self)) else {
+                    throw APIStatus.badRequest("the apply configuration is empty")
+                }
+                config = try Self.json(from: node)
+            } catch let status as APIStatus {
+                throw status
             } catch {
                 throw APIStatus.badRequest("error decoding YAML: \(error)")
             }
@@ -524,6 +537,40 @@ public final class APIHandler: Sendable {
             throw APIStatus.badRequest("the apply configuration is not an object")
         }
         return config
+    }
+
+    /// A YAML node as JSON, keys in document order; timestamps and binary stay the strings
+    /// they are written as (sigs.k8s.io/yaml does the same on the way to JSON).
+    static func json(from node: Node) throws(APIStatus) -> JSONValue {
+        switch node {
+        case .mapping(let mapping):
+            var object = JSONObject()
+            for (key, value) in mapping {
+                guard case .scalar(let scalar) = key else {
+                    throw APIStatus.badRequest("error decoding YAML: a mapping key that is not a scalar")
+                }
+                object.members.append(JSONObject.Member(scalar.string, try json(from: value)))
+            }
+            return .object(object)
+        case .sequence(let sequence):
+            var items: [JSONValue] = []
+            for item in sequence { items.append(try json(from: item)) }
+            return .array(items)
+        case .scalar(let scalar):
+            switch node.tag.description {
+            case "tag:yaml.org,2002:null": return .null
+            case "tag:yaml.org,2002:bool": return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
+            case "tag:yaml.org,2002:int": return node.int.map { .number(String($0)) } ?? .string(scalar.string)
+            case "tag:yaml.org,2002:float":
+                guard let value = node.float, value.isFinite else {
+                    throw APIStatus.badRequest("error decoding YAML: \(scalar.string) has no JSON form")
+                }
+                return .number(String(value))
+            default: return .string(scalar.string)
+            }
+        case .alias:
+            throw APIStatus.badRequest("error decoding YAML: aliases are not supported by the test server")
+        }
     }
 
     static func decodePatch(_ request: APIRequest, kind: ResourceKind) throws(APIStatus)

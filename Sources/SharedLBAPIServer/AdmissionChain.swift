@@ -10,7 +10,7 @@ public struct AdmissionAttributes: Sendable {
     public var object: JSONValue
     public var oldObject: JSONValue?
     public var dryRun: Bool
-    /// A server-side apply's `fieldManager` (sent in the review's options, fixture 03).
+    /// The request's `?fieldManager=` (sent in the review's options: fixtures 01, 03, 07).
     public var fieldManager: String? = nil
 }
 

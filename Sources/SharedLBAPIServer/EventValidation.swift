@@ -4,13 +4,18 @@ import SharedLBCore
 /// (core/v1) form: the legacy rules for every write, and the strict ones for writes through
 /// events.k8s.io/v1 (`eventTime` required, the core-only fields unset, a valid series).
 /// Field paths are the internal type's (`reportingController`, `message`), as the real
-/// messages name them.
+/// messages name them. Not checked here: `reportingController` as a qualified name and the
+/// namespace as a DNS label (both validated elsewhere for SharedLB's own writes); an
+/// immutable field's value is rendered as JSON where Go prints its `%#v`.
 enum EventValidation {
     static func validate(_ event: JSONValue, old: JSONValue?, through kind: ResourceKind) -> [APIStatus.Cause] {
         var causes = legacy(event)
         guard kind == .eventsV1 else { return causes }
         if let old {
             if event["series"] != old["series"] { causes += series(event) }
+            for (field, json) in immutable where event[json] != old[json] {
+                causes.append(.invalid(field, value: event[json] ?? .null, "field is immutable"))
+            }
             return causes
         }
         causes += series(event)
@@ -31,6 +36,14 @@ enum EventValidation {
         return causes
     }
 
+    /// What an update through events.k8s.io/v1 may not change: internal name, core/v1 JSON name.
+    private static let immutable = [
+        ("involvedObject", "involvedObject"), ("reason", "reason"), ("message", "message"), ("source", "source"),
+        ("firstTimestamp", "firstTimestamp"), ("lastTimestamp", "lastTimestamp"), ("count", "count"),
+        ("type", "type"), ("eventTime", "eventTime"), ("action", "action"), ("related", "related"),
+        ("reportingController", "reportingComponent"), ("reportingInstance", "reportingInstance"),
+    ]
+
     private static func legacy(_ event: JSONValue) -> [APIStatus.Cause] {
         var causes: [APIStatus.Cause] = []
         let namespace = text(event["metadata"], "namespace")
@@ -50,11 +63,12 @@ enum EventValidation {
         ] as [(String, String, Int?)] {
             let value = text(event, json)
             if value.isEmpty { causes.append(.required(field)) }
-            if let limit, value.count > limit {
+            // Go's len: bytes.
+            if let limit, value.utf8.count > limit {
                 causes.append(.invalid(field, value: .string(""), "can have at most \(limit) characters"))
             }
         }
-        if text(event, "message").count > 1024 {
+        if text(event, "message").utf8.count > 1024 {
             causes.append(.invalid("message", value: .string(""), "can have at most 1024 characters"))
         }
         return causes

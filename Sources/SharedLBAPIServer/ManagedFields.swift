@@ -129,10 +129,11 @@ struct FieldManager {
         var subresource: String?
         var fields: Set<FieldPath>
 
-        /// structured-merge-diff's manager identity: time, fields (and for appliers the
-        /// version) are not part of it.
+        /// structured-merge-diff's manager identity: time and fields are not part of it, nor
+        /// an applier's version.
         func same(as other: Entry) -> Bool {
             manager == other.manager && operation == other.operation && subresource == other.subresource
+                && (operation == "Apply" || apiVersion == other.apiVersion)
         }
 
         init(manager: String, operation: String, apiVersion: String, time: String, subresource: String?) {
@@ -208,8 +209,39 @@ struct FieldManager {
         }
         var object = JSONObject()
         if isMember && !groups.isEmpty { object["."] = .object(JSONObject()) }
-        for key in groups.keys.sorted() { object[key] = .object(encode(groups[key]!)) }
+        for key in groups.keys.sorted(by: precedes) { object[key] = .object(encode(groups[key]!)) }
         return object
+    }
+
+    /// structured-merge-diff's order of path elements: `.`, fields by name, then list items by
+    /// their key values and set members by value, numbers compared as numbers
+    /// (`k:{"port":80,…}` before `k:{"port":443,…}`).
+    static func precedes(_ lhs: String, _ rhs: String) -> Bool {
+        let (left, right) = (lhs.prefix(2), rhs.prefix(2))
+        guard left == right, left == "k:" || left == "v:" else { return lhs < rhs }
+        func parsed(_ element: String) -> JSONValue? { try? JSONParser.parse(Array(element.utf8.dropFirst(2))) }
+        guard let a = parsed(lhs), let b = parsed(rhs) else { return lhs < rhs }
+        return compare(a, b) ?? (lhs < rhs)
+    }
+
+    /// `true`/`false` when the values order one way, `nil` when equal or not comparable.
+    private static func compare(_ lhs: JSONValue, _ rhs: JSONValue) -> Bool? {
+        switch (lhs, rhs) {
+        case (.number(let a), .number(let b)):
+            guard let x = Double(a), let y = Double(b), x != y else { return nil }
+            return x < y
+        case (.string(let a), .string(let b)):
+            return a == b ? nil : a < b
+        case (.object(let a), .object(let b)):
+            for (x, y) in zip(a.members, b.members) {
+                if x.key != y.key { return x.key < y.key }
+                if let order = compare(x.value, y.value) { return order }
+            }
+            return a.members.count == b.members.count ? nil : a.members.count < b.members.count
+        default:
+            let (a, b) = (JSONWriter.encode(lhs), JSONWriter.encode(rhs))
+            return a == b ? nil : a < b
+        }
     }
 
     static func decode(_ value: JSONValue, prefix: FieldPath, into set: inout Set<FieldPath>) {
@@ -256,12 +288,9 @@ struct FieldManager {
             entries[index].fields.subtract(removed)
         }
         if let index = entries.firstIndex(where: { $0.same(as: updater) }) {
-            let fields = entries[index].fields.union(changed).subtracting(removed)
-            if fields != entries[index].fields {
-                entries[index].fields = fields
-                entries[index].time = now
-                entries[index].apiVersion = kind.apiVersion
-            }
+            entries[index].fields = entries[index].fields.union(changed).subtracting(removed)
+            // The time says when the manager last added or changed something.
+            if !changed.isEmpty { entries[index].time = now }
         } else if !changed.isEmpty {
             updater.fields = changed
             entries.append(updater)
@@ -277,7 +306,7 @@ struct FieldManager {
     {
         var entries = Self.entries(of: live)
         var applier = Entry(
-            manager: manager, operation: "Apply", apiVersion: kind.apiVersion, time: now, subresource: nil)
+            manager: manager, operation: "Apply", apiVersion: kind.apiVersion, time: now, subresource: subresource)
         applier.fields = nodes(config, applied: true).all
         let previous = entries.firstIndex { $0.same(as: applier) }
         let lastApplied = previous.map { entries[$0].fields } ?? []
@@ -302,9 +331,9 @@ struct FieldManager {
             entries[index].fields.subtract(removed)
         }
         if let previous {
-            if entries[previous].fields != applier.fields || !changed.isEmpty || !removed.isEmpty {
-                entries[previous] = applier
-            }
+            // The time moves only when the apply changed the object.
+            if changed.isEmpty && removed.isEmpty { applier.time = entries[previous].time }
+            entries[previous] = applier
         } else {
             entries.append(applier)
         }

@@ -72,7 +72,7 @@ public struct AdmissionReviewer: Sendable {
         let document: JSONValue
         do {
             // managedFields never decide anything and no patch touches them.
-            document = try JSONParser.parse(body, skippingMember: "managedFields")
+            document = try JSONParser.parse(body, skipping: .managedFields)
         } catch {
             throw AdmissionReviewError("request body is not valid JSON: \(error)")
         }

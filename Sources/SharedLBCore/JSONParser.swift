@@ -18,15 +18,30 @@ public struct JSONParser {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private let maximumDepth: Int
-    /// Members with this name are checked as strictly as the rest but not kept.
-    private let skippedMember: String?
+    /// Members checked as strictly as the rest but not kept.
+    private let skipped: Skip?
     /// Where skipped strings' escapes and UTF-8 sequences are checked.
     private var scratch: [UInt8] = []
 
-    private init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int, skippedMember: String?) {
+    private init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int, skipped: Skip?) {
         self.bytes = bytes
         self.maximumDepth = maximumDepth
-        self.skippedMember = skippedMember
+        self.skipped = skipped
+    }
+
+    /// Members named `member` of any object that is the value of a member named `parent`.
+    public struct Skip: Sendable {
+        public var parent: String
+        public var member: String
+
+        public init(parent: String, member: String) {
+            self.parent = parent
+            self.member = member
+        }
+
+        /// `metadata.managedFields`, which the webhook never reads: a quarter of a typical
+        /// review's bytes, and thousands of entries in a large one.
+        public static let managedFields = Skip(parent: "metadata", member: "managedFields")
     }
 
     /// Parses one JSON document.
@@ -36,20 +51,19 @@ public struct JSONParser {
     /// value["spec"]?["type"]?.stringValue  // "LoadBalancer"
     /// ```
     ///
-    /// With `skippingMember`, object members of that name (at any depth) are validated as
-    /// strictly as everything else but left out of the result: the webhook never reads
-    /// `managedFields`, a quarter of a typical review's bytes.
+    /// With `skipping`, the members it names are validated as strictly as everything else
+    /// (the same error at the same offset) but left out of the result.
     public static func parse<Bytes: Collection<UInt8>>(
         _ input: Bytes,
         maximumDepth: Int = defaultMaximumDepth,
-        skippingMember: String? = nil
+        skipping: Skip? = nil
     ) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError>? = input.withContiguousStorageIfAvailable {
-            Self.parse(buffer: $0, maximumDepth: maximumDepth, skippedMember: skippingMember)
+            Self.parse(buffer: $0, maximumDepth: maximumDepth, skipped: skipping)
         }
         switch result
             ?? Array(input).withUnsafeBufferPointer({
-                Self.parse(buffer: $0, maximumDepth: maximumDepth, skippedMember: skippingMember)
+                Self.parse(buffer: $0, maximumDepth: maximumDepth, skipped: skipping)
             })
         {
         case .success(let value): return value
@@ -60,9 +74,9 @@ public struct JSONParser {
     private static func parse(
         buffer: UnsafeBufferPointer<UInt8>,
         maximumDepth: Int,
-        skippedMember: String?
+        skipped: Skip?
     ) -> Result<JSONValue, JSONParseError> {
-        var parser = JSONParser(bytes: buffer, maximumDepth: maximumDepth, skippedMember: skippedMember)
+        var parser = JSONParser(bytes: buffer, maximumDepth: maximumDepth, skipped: skipped)
         return Result { () throws(JSONParseError) -> JSONValue in
             parser.skipWhitespace()
             let value = try parser.parseValue(depth: 0)
@@ -87,10 +101,11 @@ public struct JSONParser {
         }
     }
 
-    private mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
+    /// `key`: the member name this value belongs to (`nil` at the top and in arrays).
+    private mutating func parseValue(depth: Int, key: String? = nil) throws(JSONParseError) -> JSONValue {
         guard index < bytes.count else { throw error("unexpected end of input") }
         switch bytes[index] {
-        case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
+        case UInt8(ascii: "{"): return try parseObject(depth: depth + 1, key: key)
         case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
         case UInt8(ascii: "\""): return .string(try parseString())
         case UInt8(ascii: "t"):
@@ -118,7 +133,8 @@ public struct JSONParser {
         index += count
     }
 
-    private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
+    private mutating func parseObject(depth: Int, key objectKey: String?) throws(JSONParseError) -> JSONValue {
+        let skippedMember = objectKey != nil && objectKey == skipped?.parent ? skipped?.member : nil
         guard depth <= maximumDepth else { throw error("nesting deeper than \(maximumDepth) levels") }
         index += 1
         var members: [JSONObject.Member] = []
@@ -141,7 +157,7 @@ public struct JSONParser {
             if let skippedMember, key == skippedMember {
                 try skipValue(depth: depth)
             } else {
-                members.append(JSONObject.Member(key, try parseValue(depth: depth)))
+                members.append(JSONObject.Member(key, try parseValue(depth: depth, key: key)))
             }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }

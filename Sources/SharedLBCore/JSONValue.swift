@@ -68,10 +68,29 @@ public struct JSONObject: Sendable, Hashable {
     /// A duplicated key counts once, with its last value, as ``subscript(key:)`` reads it (and
     /// as Go's decoder does), so every object equals itself.
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
-        if lhs.members == rhs.members { return true }
+        // The usual case, the same keys in the same order and none twice: one pass, each child
+        // compared once (comparing children again after a failed pass would be exponential in
+        // the nesting depth).
+        if lhs.members.count == rhs.members.count,
+            zip(lhs.members, rhs.members).allSatisfy({ $0.key == $1.key }), !lhs.hasDuplicateKeys
+        {
+            return zip(lhs.members, rhs.members).allSatisfy { $0.value == $1.value }
+        }
         let keys = Set(lhs.members.map(\.key))
         guard keys == Set(rhs.members.map(\.key)) else { return false }
         return keys.allSatisfy { lhs[$0] == rhs[$0] }
+    }
+
+    private var hasDuplicateKeys: Bool {
+        if members.count < 2 { return false }
+        if members.count <= 16 {
+            for (index, member) in members.enumerated()
+            where members[(index + 1)...].contains(where: { $0.key == member.key }) {
+                return true
+            }
+            return false
+        }
+        return Set(members.map(\.key)).count != members.count
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -90,6 +109,22 @@ public struct JSONObject: Sendable, Hashable {
 }
 
 extension JSONValue {
+    /// The value without what `skip` names: what `JSONParser.parse(_:skipping:)` gives
+    /// where a full parse gives `self`.
+    public func removing(_ skip: JSONParser.Skip, key: String? = nil) -> JSONValue {
+        switch self {
+        case .object(let object):
+            let doomed = key == skip.parent ? skip.member : nil
+            return .object(
+                JSONObject(
+                    members: object.members.filter { $0.key != doomed }.map {
+                        JSONObject.Member($0.key, $0.value.removing(skip, key: $0.key))
+                    }))
+        case .array(let items): return .array(items.map { $0.removing(skip) })
+        default: return self
+        }
+    }
+
     /// The member `key` of an object; `nil` for other kinds or a missing key.
     public subscript(key: String) -> JSONValue? {
         if case .object(let object) = self { return object[key] }

@@ -31,11 +31,10 @@ public struct DeferredMetadataLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var event = event
-        if !metadata.isEmpty {
-            // StreamLogHandler's precedence: the message's own metadata wins.
-            event.metadata = metadata.merging(event.metadata ?? [:]) { $1 }
-        }
-        base.log(event: event)
+        // Set here, the metadata is rendered once for this line, merged with the provider's
+        // and the message's exactly as StreamLogHandler merges them.
+        var handler = base
+        handler.metadata = metadata
+        handler.log(event: event)
     }
 }

@@ -94,6 +94,21 @@ struct EventConversionTests {
         event["reportingInstance"] = .string("allocator-0")
         event["action"] = .string("Scale")
         #expect(await post("/apis/events.k8s.io/v1/namespaces/team-a/events", .object(event)).code == 201)
+
+        // Through events.k8s.io/v1 a recorded Event keeps what it said; a series may grow.
+        func patch(_ body: String) async -> APIResponse {
+            await handler.handle(
+                APIRequest(
+                    method: "PATCH", path: "/apis/events.k8s.io/v1/namespaces/team-a/events/new-style",
+                    contentType: "application/merge-patch+json", body: Array(body.utf8)))
+        }
+        let rewritten = await patch(#"{"reason":"Other"}"#)
+        #expect(rewritten.code == 422)
+        #expect(
+            message(rewritten) == #"Event "new-style" is invalid: reason: Invalid value: "Other": field is immutable"#)
+        let series = await patch(#"{"series":{"count":2,"lastObservedTime":"2026-11-27T02:52:40.000000Z"}}"#)
+        #expect(series.code == 200)
+        #expect(await patch(#"{"series":{"count":1,"lastObservedTime":"2026-11-27T02:52:41.000000Z"}}"#).code == 422)
     }
 
     @Test("one object: the same uid and resourceVersion both ways; lists, watches and deletes cross over")

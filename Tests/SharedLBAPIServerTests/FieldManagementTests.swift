@@ -94,7 +94,9 @@ struct ServerSideApplyTests {
         // The same apply again changes nothing: no new resourceVersion.
         let before = body(await handler.handle(APIRequest(method: "GET", path: Self.ssaPath)))
         let again = await apply(Self.ssaPath, Self.reapply)
+        #expect(again.code == 200)
         #expect(body(again)["metadata"]?["resourceVersion"] == before["metadata"]?["resourceVersion"])
+        #expect(owners(body(again)) == owners(before))
     }
 
     @Test("YAML configurations apply as JSON ones do (fixture 03's input file)")
@@ -191,23 +193,90 @@ struct ServerSideApplyTests {
         let config =
             #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"labels":{"a":"1","b":"2"}},"data":{"x":"1","y":"2"}}"#
         #expect(await apply(path, config, manager: "ci").code == 201)
-        // Another manager sets y to the value it has: it owns y too.
+        // An Update manager adds z and changes x: x is now its, not ci's.
         let merge = await handler.handle(
             APIRequest(
                 method: "PATCH", path: path, query: ["fieldManager": "operator"],
-                contentType: "application/merge-patch+json", body: Array(#"{"data":{"z":"3"}}"#.utf8)))
+                contentType: "application/merge-patch+json", body: Array(#"{"data":{"x":"9","z":"3"}}"#.utf8)))
         #expect(merge.code == 200)
+        // Another applier applies y with the value it has: it owns y too.
         _ = await apply(
             path, #"{"apiVersion":"v1","kind":"ConfigMap","data":{"y":"2","z":"3"}}"#, manager: "operator-apply")
+        // ci now applies only label a: b is ci's alone and goes; x (the operator's now) and y
+        // (shared) stay, as does z, which ci never applied.
         let reapplied = await apply(
-            path, #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"labels":{"a":"1"}},"data":{"x":"1"}}"#,
-            manager: "ci")
+            path, #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"labels":{"a":"1"}}}"#, manager: "ci")
         #expect(reapplied.code == 200)
         let object = body(reapplied)
-        #expect(object["metadata"]?["labels"] == .object(JSONObject([("a", .string("1"))])))
-        #expect(
-            object["data"]
-                == .object(JSONObject([("x", .string("1")), ("y", .string("2")), ("z", .string("3"))])))
+        #expect(JSONWriter.encode(object["metadata"]?["labels"] ?? .null) == #"{"a":"1"}"#)
+        #expect(JSONWriter.encode(object["data"] ?? .null) == #"{"x":"9","y":"2","z":"3"}"#)
+    }
+
+    @Test("an apply to /status owns status fields under subresource: status, apart from the same manager's spec")
+    func statusApply() async throws {
+        _ = await apply(Self.ssaPath, Self.firstApply, manager: "cloud")
+        let response = await apply(
+            Self.ssaPath + "/status",
+            #"{"apiVersion":"v1","kind":"Service","metadata":{"name":"ssa-web"},"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.7"}]}}}"#,
+            manager: "cloud")
+        #expect(response.code == 200)
+        let object = body(response)
+        #expect(JSONWriter.encode(object["status"] ?? .null) == #"{"loadBalancer":{"ingress":[{"ip":"192.0.2.7"}]}}"#)
+        let entries = owners(object).filter { $0["manager"] == .string("cloud") }
+        #expect(entries.count == 2)
+        let status = entries.first { $0["subresource"] == .string("status") }
+        #expect(JSONWriter.encode(status?["fieldsV1"] ?? .null) == #"{"f:status":{"f:loadBalancer":{"f:ingress":{}}}}"#)
+        // The spec applier is untouched: its selector is still applied and still there.
+        #expect(object["spec"]?["selector"]?["app"] == .string("ssa-web"))
+    }
+
+    @Test("PUT or PATCH on a collection is 405, never a crash")
+    func collectionWrites() async {
+        for (method, contentType) in [
+            ("PATCH", "application/apply-patch+yaml"), ("PATCH", "application/merge-patch+json"),
+            ("PUT", "application/json"),
+        ] {
+            let response = await handler.handle(
+                APIRequest(
+                    method: method, path: "/api/v1/namespaces/team-a/configmaps", query: ["fieldManager": "x"],
+                    contentType: contentType, body: Array(#"{"apiVersion":"v1","kind":"ConfigMap"}"#.utf8)))
+            #expect(response.code == 405, "\(method) \(contentType)")
+        }
+    }
+
+    @Test("every write's ?fieldManager= reaches the webhook in the review's options, as fixtures 01 and 07 show")
+    func optionsFieldManager() async throws {
+        _ = await handler.handle(
+            APIRequest(
+                method: "POST", path: "/api/v1/namespaces/team-a/services",
+                query: ["fieldManager": "kubectl-client-side-apply"], contentType: "application/json",
+                body: Array(#"{"metadata":{"name":"db"},"spec":{"type":"LoadBalancer","ports":[{"port":5432}]}}"#.utf8))
+        )
+        let seen = try #require(admission.seen.withLock { $0.last })
+        let options = AdmissionReviewBuilder.review(seen, uid: "x")["request"]?["options"]
+        let captured = try Fixtures.json("01-apply-lb-plain.review.json")["request"]?["options"]
+        #expect(options?["fieldManager"] == captured?["fieldManager"])
+    }
+
+    @Test("YAML keeps its key order, and a date stays the string it is written as")
+    func yamlScalars() async throws {
+        let response = await apply(
+            "/api/v1/namespaces/team-a/configmaps/dated",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dated\ndata:\n  when: 2026-11-27\n  count: \"3\"\n",
+            manager: "ci")
+        #expect(response.code == 201)
+        #expect(JSONWriter.encode(body(response)["data"] ?? .null) == #"{"count":"3","when":"2026-11-27"}"#)
+    }
+
+    @Test("fieldsV1 lists items by their key values, numbers as numbers (port 80 before 443)")
+    func fieldsOrder() async throws {
+        let response = await apply(
+            "/api/v1/namespaces/team-a/services/web",
+            #"{"apiVersion":"v1","kind":"Service","spec":{"type":"ClusterIP","ports":[{"name":"https","port":443,"protocol":"TCP"},{"name":"http","port":80,"protocol":"TCP"}]}}"#,
+            manager: "ci")
+        #expect(response.code == 201)
+        let fields = try #require(owners(body(response)).first?["fieldsV1"]?["f:spec"]?["f:ports"]?.objectValue)
+        #expect(fields.members.map(\.key) == [#"k:{"port":80,"protocol":"TCP"}"#, #"k:{"port":443,"protocol":"TCP"}"#])
     }
 
     @Test("the status subresource records its writer with subresource: status, as fixture 19a shows")
@@ -281,6 +350,15 @@ struct StrategicMergePatchTests {
                 to: #"{"spec":{"ports":[{"port":80}],"type":"ClusterIP"}}"#)
                 == #"{"spec":{"ports":[{"port":80,"name":"x"}]}}"#
         )
+    }
+
+    @Test("$patch: delete inside a list item's map removes that map; inside the list, the item")
+    func nestedDelete() throws {
+        #expect(
+            try apply(
+                #"{"spec":{"ports":[{"port":80,"extra":{"$patch":"delete"}}]}}"#,
+                to: #"{"spec":{"ports":[{"port":80,"extra":{"a":1}},{"port":81}]}}"#)
+                == #"{"spec":{"ports":[{"port":80},{"port":81}]}}"#)
     }
 
     @Test("fixture 19c's status patch replaces the ingress list")

@@ -292,15 +292,29 @@ struct ReplayTests {
         try Fixtures.text(fixture).split(separator: "\n").map { try JSONParser.parse(Array($0.utf8)) }
     }
 
+    /// The first `count` events of a watch from resourceVersion=1; fewer if they have not all
+    /// come within 5 s (the watch is then cancelled, so a short replay fails, never hangs).
     static func watchFromOne(_ store: ObjectStore, count: Int) async -> [WatchEvent] {
         let (events, cancel) = store.watch(.configMaps, namespace: "team-a", resourceVersion: 1)
-        var replayed: [WatchEvent] = []
-        for await event in events {
-            replayed.append(event)
-            if replayed.count == count { break }
+        return await withTaskGroup(of: [WatchEvent]?.self) { group in
+            group.addTask {
+                var replayed: [WatchEvent] = []
+                for await event in events {
+                    replayed.append(event)
+                    if replayed.count == count { break }
+                }
+                return replayed
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(5))
+                cancel()
+                return nil
+            }
+            let replayed = await group.next() ?? nil
+            cancel()
+            group.cancelAll()
+            return replayed ?? []
         }
-        cancel()
-        return replayed
     }
 
     /// Plays captured watch events as writes against the store.
