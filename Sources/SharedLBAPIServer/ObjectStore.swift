@@ -34,6 +34,19 @@ public final class ObjectStore: Sendable {
         var namespace: String?
         var selector: LabelSelector
         var continuation: AsyncStream<WatchEvent>.Continuation
+        /// Set when the consumer went away; the next write drops the watcher.
+        var ended: EndedFlag
+    }
+
+    /// Written from an `AsyncStream`'s termination handler, which must not take the store's
+    /// lock: a task being cancelled runs it while holding its own status lock, and a write
+    /// yielding to that task under the store's lock needs that status lock (a lock-order
+    /// inversion that deadlocked a CI run).
+    final class EndedFlag: Sendable {
+        private let value = Atomic(false)
+
+        func set() { value.store(true, ordering: .relaxed) }
+        var isSet: Bool { value.load(ordering: .relaxed) }
     }
 
     struct State {
@@ -327,6 +340,7 @@ public final class ObjectStore: Sendable {
         _ kind: ResourceKind, namespace: String?, selector: LabelSelector = .everything, resourceVersion: Int?
     ) -> (events: AsyncStream<WatchEvent>, cancel: @Sendable () -> Void) {
         let (stream, continuation) = AsyncStream.makeStream(of: WatchEvent.self, bufferingPolicy: .unbounded)
+        let ended = EndedFlag()
         let id = state.withLock { state -> Int? in
             let from = resourceVersion ?? state.revision
             if from < state.watchCacheStart {
@@ -335,7 +349,8 @@ public final class ObjectStore: Sendable {
                 continuation.finish()
                 return nil
             }
-            let watcher = Watcher(kind: kind, namespace: namespace, selector: selector, continuation: continuation)
+            let watcher = Watcher(
+                kind: kind, namespace: namespace, selector: selector, continuation: continuation, ended: ended)
             for entry in state.history where entry.revision > from {
                 if let event = Self.event(for: entry, watcher: watcher) { continuation.yield(event) }
             }
@@ -349,7 +364,7 @@ public final class ObjectStore: Sendable {
             let watcher = self?.state.withLock { $0.watchers.removeValue(forKey: id) }
             watcher?.continuation.finish()
         }
-        continuation.onTermination = { _ in cancel() }
+        continuation.onTermination = { _ in ended.set() }
         return (stream, cancel)
     }
 
@@ -412,9 +427,15 @@ public final class ObjectStore: Sendable {
             state.watchCacheStart = state.history[drop - 1].revision
             state.history.removeFirst(drop)
         }
-        for watcher in state.watchers.values {
-            if let event = Self.event(for: entry, watcher: watcher) { watcher.continuation.yield(event) }
+        var gone: [Int] = []
+        for (id, watcher) in state.watchers {
+            if watcher.ended.isSet {
+                gone.append(id)
+            } else if let event = Self.event(for: entry, watcher: watcher) {
+                watcher.continuation.yield(event)
+            }
         }
+        for id in gone { state.watchers[id] = nil }
     }
 
     private static func event(for entry: HistoryEntry, watcher: Watcher) -> WatchEvent? {
