@@ -40,7 +40,11 @@ struct CertificateReloadTests {
                     }
                 }
                 try rotated.write(to: webhook.pki.directory)
-                #expect(await checks.next() == .loaded)
+                // The four files are renamed one by one: a check between the key's rename and the
+                // certificate's sees a mismatched pair and keeps the old one; a later check loads.
+                var loaded = false
+                for _ in 0..<5 where !loaded { loaded = await checks.next() == .loaded }
+                #expect(loaded)
                 // A client that trusts only the new CA proves new handshakes get the new certificate.
                 try await withHTTPClient(tls: clientTLS(trusting: [rotated])) { http in
                     let response = try await http.send(url, body: body)
@@ -63,14 +67,16 @@ struct CertificateReloadTests {
             #expect(await checks.next() == .loaded)
             let other = try TestPKI.issue()
             let certificate = webhook.pki.directory.appending(path: "tls.crt")
-            // Half-written: the first 100 bytes of a new certificate.
-            try Data(other.certificatePEM.utf8.prefix(100)).write(to: certificate)
+            // Half-written: the first 100 bytes of a new certificate. Each file is replaced
+            // atomically, as a Secret volume is, so no check can see a write in progress (a
+            // check landing mid-write saw a truncated key and made this test flaky).
+            try Data(other.certificatePEM.utf8.prefix(100)).write(to: certificate, options: .atomic)
             guard case .failed = await checks.next() else {
                 Issue.record("a truncated certificate was not reported")
                 return
             }
             // A complete certificate whose key is not the one on disk.
-            try Data(other.certificatePEM.utf8).write(to: certificate)
+            try Data(other.certificatePEM.utf8).write(to: certificate, options: .atomic)
             guard case .failed(let message) = await checks.next() else {
                 Issue.record("a mismatched key was not reported")
                 return
@@ -85,7 +91,8 @@ struct CertificateReloadTests {
             #expect(metrics.contains(#"sharedlb_webhook_certificate_reloads_total{result="failure"} 2"#))
             #expect(metrics.contains(#"sharedlb_webhook_certificate_reloads_total{result="success"} 1"#))
             // Writing the matching key completes the rotation.
-            try Data(other.keyPEM.utf8).write(to: webhook.pki.directory.appending(path: "tls.key"))
+            try Data(other.keyPEM.utf8).write(
+                to: webhook.pki.directory.appending(path: "tls.key"), options: .atomic)
             #expect(await checks.next() == .loaded)
             try await withHTTPClient(tls: clientTLS(trusting: [other])) { http in
                 let response = try await http.send("\(webhook.baseURL)/healthz", method: .GET)
