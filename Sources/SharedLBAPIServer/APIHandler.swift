@@ -348,11 +348,10 @@ public final class APIHandler: Sendable {
         }
         let force = request.query["force"] == "true"
         var config = try Self.decodeApplyConfiguration(request)
-        let expected = route.kind
         let version = config["apiVersion"]?.stringValue ?? ""
-        if version != expected.apiVersion {
+        if version != route.kind.apiVersion {
             throw APIStatus.badRequest(
-                "Incorrect version specified in apply patch. Specified patch version: \(version), expected: \(expected.apiVersion)"
+                "Incorrect version specified in apply patch. Specified patch version: \(version), expected: \(route.kind.apiVersion)"
             )
         }
         if let name = config["metadata"]?["name"]?.stringValue, name != route.name {

@@ -283,10 +283,7 @@ struct FieldManager {
         let (changed, removed) = nodes(new, applied: false).changes(from: nodes(live, applied: false))
         var updater = Entry(
             manager: manager, operation: "Update", apiVersion: kind.apiVersion, time: now, subresource: subresource)
-        for index in entries.indices where !entries[index].same(as: updater) {
-            entries[index].fields.subtract(changed)
-            entries[index].fields.subtract(removed)
-        }
+        Self.disown(changed.union(removed), in: &entries, except: updater)
         if let index = entries.firstIndex(where: { $0.same(as: updater) }) {
             entries[index].fields = entries[index].fields.union(changed).subtracting(removed)
             // The time says when the manager last added or changed something.
@@ -326,10 +323,7 @@ struct FieldManager {
             if !clash.isEmpty { conflicts.append((entry, clash.sorted { Self.describe($0) < Self.describe($1) })) }
         }
         if !conflicts.isEmpty && !force { throw Self.conflict(conflicts) }
-        for index in entries.indices where !entries[index].same(as: applier) {
-            entries[index].fields.subtract(changed)
-            entries[index].fields.subtract(removed)
-        }
+        Self.disown(changed.union(removed), in: &entries, except: applier)
         if let previous {
             // The time moves only when the apply changed the object.
             if changed.isEmpty && removed.isEmpty { applier.time = entries[previous].time }
@@ -338,6 +332,13 @@ struct FieldManager {
             entries.append(applier)
         }
         return Self.withEntries(merged, entries)
+    }
+
+    /// Every manager but `writer` loses `fields` (what the write changed or removed).
+    private static func disown(_ fields: Set<FieldPath>, in entries: inout [Entry], except writer: Entry) {
+        for index in entries.indices where !entries[index].same(as: writer) {
+            entries[index].fields.subtract(fields)
+        }
     }
 
     /// `apierrors.NewApplyConflict` with structured-merge-diff's message.
