@@ -23,14 +23,31 @@ swift build -c release --static-swift-stdlib --product sharedlb >/dev/null
 binary=$(swift build -c release --show-bin-path)/sharedlb
 
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+memory=$(mktemp -d)
+# Where each server's RSS is, sampled every half second while it runs (the last sample is from
+# the end of its load): anonymous memory (heap, stacks: the process's own) and file-backed pages
+# (its binary and libraries, shared page cache the kernel can drop and refault).
+sample_memory() {
+    while :; do
+        for spec in 'go=peer -addr 127\.0\.0\.1:[0-9]' 'sharedlb=sharedlb webhook --listen 127\.0\.0\.1:[0-9]'; do
+            pid=$(pgrep -n -f -- "${spec#*=}") || continue
+            awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s=%s ", $1, $2}' "/proc/$pid/status" >"$memory/new" 2>/dev/null \
+                && mv "$memory/new" "$memory/${spec%%=*}"
+        done
+        sleep 0.5
+    done
+}
+sample_memory &
+sampler=$!
+trap 'kill "$sampler" 2>/dev/null || true; rm -rf "$results" "$memory"' EXIT
 bash "$load" go | tee -a "$results"
 bash "$load" nginx | tee -a "$results"
 bash "$load" cmd -- "$binary" webhook --listen '127.0.0.1:{port}' --cert '{cert}' --key '{key}' --threads 1 --log-level warning \
     | sed 's/^cmd /sharedlb /' | tee -a "$results"
 
-python3 - "$results" <<'PY'
-import re, sys
+kill "$sampler" 2>/dev/null || true
+python3 - "$results" "$memory" <<'PY'
+import os, re, sys
 rows = {}
 for line in open(sys.argv[1]):
     name, *fields = line.split()
@@ -50,6 +67,18 @@ print(f"throughput sharedlb/go    {float(ours['rps'])/float(go['rps']):.2f}x   (
 print(f"throughput sharedlb/nginx {float(ours['rps'])/float(nginx['rps']):.2f}x   (the TLS+HTTP limit)")
 print(f"p99 sharedlb/go           {ms(ours['p99'])/ms(go['p99']):.2f}x   (goal <= 1.0x)")
 print(f"RSS sharedlb/go           {int(ours['rss_kb'])/int(go['rss_kb']):.2f}x   (goal <= 1.5x)")
+memory = {}
+for name in ("sharedlb", "go"):
+    path = os.path.join(sys.argv[2], name)
+    if os.path.exists(path):
+        memory[name] = {k.rstrip(":"): int(v) for k, v in (f.split("=") for f in open(path).read().split())}
+if len(memory) == 2:
+    print()
+    print(f"{'server':10} {'RSS MiB':>8} {'anon MiB':>9} {'file MiB':>9}   (sampled at the end of each load)")
+    for name in ("sharedlb", "go"):
+        m = memory[name]
+        print(f"{name:10} {m['VmRSS']/1024:>8.1f} {m['RssAnon']/1024:>9.1f} {m['RssFile']/1024:>9.1f}")
+    print(f"anonymous memory sharedlb/go {memory['sharedlb']['RssAnon']/memory['go']['RssAnon']:.2f}x")
 for name, r in rows.items():
     if r.get("non2xx", "0") not in ("0", ""):
         print(f"WARNING: {name} answered {r['non2xx']} non-2xx responses")

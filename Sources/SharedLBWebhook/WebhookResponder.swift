@@ -26,48 +26,95 @@ public struct WebhookResponder: HTTPResponder {
     public func respond(to request: Request, context: Context) async throws -> Response {
         switch request.uri.path {
         case "/mutate":
-            guard request.method == .post else { return Self.methodNotAllowed(allow: "POST") }
-            return await mutate(request)
+            guard request.method == .post else { return Self.methodNotAllowed(allow: "POST").response }
+            return await mutate(request).response
         case "/healthz", "/livez":
-            guard request.method == .get || request.method == .head else { return Self.methodNotAllowed(allow: "GET") }
-            return Self.text(.ok, "ok\n")
+            guard request.method == .get || request.method == .head else {
+                return Self.methodNotAllowed(allow: "GET").response
+            }
+            return Self.text(.ok, "ok\n").response
         case "/readyz":
-            guard request.method == .get || request.method == .head else { return Self.methodNotAllowed(allow: "GET") }
-            if readiness.isReady { return Self.text(.ok, "ok\n") }
+            guard request.method == .get || request.method == .head else {
+                return Self.methodNotAllowed(allow: "GET").response
+            }
+            if readiness.isReady { return Self.text(.ok, "ok\n").response }
             return Self.text(
-                .serviceUnavailable, readiness.isShuttingDown ? "shutting down\n" : "no serving certificate loaded\n")
+                .serviceUnavailable, readiness.isShuttingDown ? "shutting down\n" : "no serving certificate loaded\n"
+            ).response
         case "/metrics" where servesMetrics:
-            guard request.method == .get else { return Self.methodNotAllowed(allow: "GET") }
+            guard request.method == .get else { return Self.methodNotAllowed(allow: "GET").response }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(
-                status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+            return Answer(status: .ok, headers: headers, body: ByteBuffer(bytes: metrics.exposition())).response
         default:
-            return Self.text(.notFound, "not found: the admission endpoint is POST /mutate\n")
+            return Self.text(.notFound, "not found: the admission endpoint is POST /mutate\n").response
         }
     }
 
-    private func mutate(_ request: Request) async -> Response {
-        let start = ContinuousClock.now
-        metrics.inFlight.increment()
-        defer {
-            metrics.inFlight.decrement()
-            metrics.duration.record(ContinuousClock.now - start)
-        }
-        if let failure = checkHead(request) {
-            metrics.recordRequest(operation: "other", result: .rejected)
-            return failure
-        }
+    /// `POST /mutate` through Hummingbird's async request path: HTTP/2, and HTTP/1.1 requests
+    /// that arrive while another request on the connection is still being answered there.
+    /// (``AdmissionFastPath`` answers the others on the event loop with the same steps.)
+    private func mutate(_ request: Request) async -> Answer {
+        let started = beginMutate()
+        defer { endMutate(started) }
+        if let refusal = refuse(head: request.headers) { return refusal }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: maximumBodySize)
         } catch is NIOTooManyBytesError {
-            metrics.recordRequest(operation: "other", result: .rejected)
-            return Self.status(.contentTooLarge, "request body is larger than \(maximumBodySize) bytes")
+            return refuseOversizedBody()
         } catch {
             metrics.recordRequest(operation: "other", result: .rejected)
             return Self.status(.badRequest, "cannot read request body: \(error)")
         }
+        return answer(body: body)
+    }
+
+    /// Counts a `POST /mutate` in flight until ``endMutate(_:)``.
+    func beginMutate() -> ContinuousClock.Instant {
+        metrics.inFlight.increment()
+        return ContinuousClock.now
+    }
+
+    func endMutate(_ started: ContinuousClock.Instant) {
+        metrics.inFlight.decrement()
+        metrics.duration.record(ContinuousClock.now - started)
+    }
+
+    /// A review whose connection closed before its body was in.
+    func abandonMutate(_ started: ContinuousClock.Instant) {
+        metrics.recordRequest(operation: "other", result: .rejected)
+        endMutate(started)
+    }
+
+    /// The refusal a request head alone earns; a too-large body is refused before it is read.
+    func refuse(head headers: HTTPFields) -> Answer? {
+        guard let refusal = Self.refusal(head: headers, maximumBodySize: maximumBodySize) else { return nil }
+        metrics.recordRequest(operation: "other", result: .rejected)
+        return refusal
+    }
+
+    private static func refusal(head headers: HTTPFields, maximumBodySize: Int) -> Answer? {
+        guard let contentType = headers[.contentType] else {
+            return status(.unsupportedMediaType, "missing Content-Type: expected application/json")
+        }
+        guard isJSON(contentType) else {
+            return status(.unsupportedMediaType, "unsupported Content-Type \(contentType): expected application/json")
+        }
+        if let length = headers[.contentLength].flatMap(Int.init), length > maximumBodySize {
+            return status(.contentTooLarge, "request body of \(length) bytes is larger than \(maximumBodySize) bytes")
+        }
+        return nil
+    }
+
+    /// The answer to a body that grew past the limit while it was read.
+    func refuseOversizedBody() -> Answer {
+        metrics.recordRequest(operation: "other", result: .rejected)
+        return Self.status(.contentTooLarge, "request body is larger than \(maximumBodySize) bytes")
+    }
+
+    /// Reviews a whole request body.
+    func answer(body: ByteBuffer) -> Answer {
         guard body.readableBytes > 0 else {
             metrics.recordRequest(operation: "other", result: .rejected)
             return Self.status(.badRequest, "empty request body: expected an admission.k8s.io/v1 AdmissionReview")
@@ -83,24 +130,7 @@ public struct WebhookResponder: HTTPResponder {
         record(outcome)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        return Response(
-            status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: outcome.responseBody())))
-    }
-
-    /// Checks that need only the request head; a too-large body is refused before it is read.
-    private func checkHead(_ request: Request) -> Response? {
-        guard let contentType = request.headers[.contentType] else {
-            return Self.status(.unsupportedMediaType, "missing Content-Type: expected application/json")
-        }
-        guard Self.isJSON(contentType) else {
-            return Self.status(
-                .unsupportedMediaType, "unsupported Content-Type \(contentType): expected application/json")
-        }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBodySize {
-            return Self.status(
-                .contentTooLarge, "request body of \(length) bytes is larger than \(maximumBodySize) bytes")
-        }
-        return nil
+        return Answer(status: .ok, headers: headers, body: ByteBuffer(bytes: outcome.responseBody()))
     }
 
     /// Whether a Content-Type names `application/json` (`Application/JSON; charset=utf-8` does).
@@ -160,7 +190,7 @@ public struct WebhookResponder: HTTPResponder {
     }
 
     /// An error answer shaped like a Kubernetes `Status`, so the API server's log shows the message.
-    static func status(_ status: HTTPResponse.Status, _ message: String) -> Response {
+    static func status(_ status: HTTPResponse.Status, _ message: String) -> Answer {
         var output: [UInt8] = []
         output.append(
             contentsOf: #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"#.utf8)
@@ -170,18 +200,29 @@ public struct WebhookResponder: HTTPResponder {
         output.append(contentsOf: #","code":\#(status.code)}"#.utf8)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: output)))
+        return Answer(status: status, headers: headers, body: ByteBuffer(bytes: output))
     }
 
-    static func text(_ status: HTTPResponse.Status, _ text: String) -> Response {
+    static func text(_ status: HTTPResponse.Status, _ text: String) -> Answer {
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; charset=utf-8"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        return Answer(status: status, headers: headers, body: ByteBuffer(string: text))
     }
 
-    static func methodNotAllowed(allow: String) -> Response {
+    static func methodNotAllowed(allow: String) -> Answer {
         var response = status(.methodNotAllowed, "method not allowed: use \(allow)")
         response.headers[.allow] = allow
         return response
+    }
+}
+
+/// A whole answer: status, headers and body, for either HTTP path to write.
+struct Answer {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var body: ByteBuffer
+
+    var response: Response {
+        Response(status: status, headers: headers, body: ResponseBody(byteBuffer: body))
     }
 }

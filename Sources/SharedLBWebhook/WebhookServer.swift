@@ -109,15 +109,20 @@ private struct HTTPSService: Service, CustomStringConvertible {
         let idleComponents = configuration.idleTimeout.components
         let idle = TimeAmount.nanoseconds(
             idleComponents.seconds * 1_000_000_000 + idleComponents.attoseconds / 1_000_000_000)
+        let responder = server.responder(servesMetrics: configuration.metricsPort == nil)
+        let http1 = HTTPServerBuilder { hummingbird in
+            WebhookHTTP1Channel(
+                base: HTTP1Channel(responder: hummingbird, configuration: .init(idleTimeout: idle)),
+                responder: responder)
+        }
         let builder: HTTPServerBuilder =
             configuration.http2
-            ? try .http2Upgrade(tlsConfiguration: tls)
-            : try .tls(.http1(configuration: .init(idleTimeout: idle)), tlsConfiguration: tls)
+            ? try .http2Upgrade(tlsConfiguration: tls) : try .tls(http1, tlsConfiguration: tls)
         let onListening = server.onListening
         let logger = server.logger
         let eventLoopGroup = configuration.eventLoopThreads.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
         let application = Application(
-            responder: server.responder(servesMetrics: configuration.metricsPort == nil),
+            responder: responder,
             server: builder,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),

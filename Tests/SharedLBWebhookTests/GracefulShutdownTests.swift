@@ -4,6 +4,7 @@ import NIOCore
 import NIOSSL
 import SharedLBCore
 import SharedLBWebhook
+import Synchronization
 import Testing
 
 @Suite("Graceful shutdown")
@@ -44,6 +45,93 @@ struct GracefulShutdownTests {
                     // After its last response, the draining server closes the connection too.
                     #expect(await inFlight.waitForClose())
                 }
+            }
+        }
+    }
+
+    @Test(
+        "under load, with a shutdown delay for the clients to stop sending, no request fails",
+        .timeLimit(.minutes(1)))
+    func drainsUnderLoad() async throws {
+        let body = try reviewBody("01-apply-lb-plain")
+        let expected = try AdmissionReviewer(policy: ConversionPolicy()).review(body).responseBody()
+        let request =
+            Array(
+                "POST /mutate?timeout=5s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
+                    .utf8) + body
+        let workers = 8
+        let tally = Tally(workers: workers)
+        // kube-apiserver stops sending to an endpoint once it is unready; the delay covers that.
+        try await RunningWebhook.with(shutdownDelay: .seconds(1)) { webhook in
+            let tls = try clientTLS(trusting: [webhook.pki.bundle])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<workers {
+                    group.addTask {
+                        defer { tally.workerEnded() }
+                        try await RawTLSConnection.with(port: webhook.port, tls: tls) { connection in
+                            // Requests back to back on one keep-alive connection while the webhook is ready.
+                            while !webhook.server.readiness.isShuttingDown {
+                                try await connection.send(request)
+                                let response = try await connection.readResponse()
+                                tally.record(response.status == 200 && response.body == expected ? .answered : .broken)
+                            }
+                            // Then the draining server closes the idle connection.
+                            #expect(await connection.waitForClose())
+                        }
+                    }
+                }
+                var answered = 0
+                for await _ in tally.answers {
+                    answered += 1
+                    if answered == 300 { break }
+                }
+                await webhook.group.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+            let counts = tally.counts
+            #expect(counts.broken == 0)
+            #expect(counts.answered >= 300)
+            // Every answer the server counted reached its client.
+            let exposition = String(decoding: webhook.server.metrics.exposition(), as: UTF8.self)
+            let served = exposition.split(separator: "\n")
+                .filter { $0.hasPrefix("sharedlb_webhook_requests_total{") }
+                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+                .reduce(0, +)
+            #expect(Int(served) == counts.answered)
+            #expect(exposition.contains("sharedlb_webhook_in_flight_requests 0.0"))
+        }
+    }
+
+    /// What the load's clients saw; `answers` yields once per good answer and ends with the last worker.
+    private final class Tally: Sendable {
+        enum Outcome { case answered, broken }
+        let answers: AsyncStream<Void>
+        private let continuation: AsyncStream<Void>.Continuation
+        private let state: Mutex<(answered: Int, broken: Int, workers: Int)>
+
+        init(workers: Int) {
+            (answers, continuation) = AsyncStream.makeStream()
+            state = Mutex((0, 0, workers))
+        }
+
+        var counts: (answered: Int, broken: Int) { state.withLock { ($0.answered, $0.broken) } }
+
+        func record(_ outcome: Outcome) {
+            state.withLock {
+                switch outcome {
+                case .answered: $0.answered += 1
+                case .broken: $0.broken += 1
+                }
+            }
+            if outcome == .answered { continuation.yield() }
+        }
+
+        func workerEnded() {
+            if state.withLock({
+                $0.workers -= 1
+                return $0.workers == 0
+            }) {
+                continuation.finish()
             }
         }
     }

@@ -66,12 +66,14 @@ struct RunningWebhook: Sendable {
         metricsListener: Bool = false,
         reloadInterval: Duration = .seconds(3600),
         http2: Bool = false,
+        shutdownDelay: Duration = .zero,
         _ body: @Sendable (RunningWebhook) async throws -> T
     ) async throws -> T {
         let pki = try TestPKI.make()
         defer { pki.remove() }
         return try await with(
-            pki: pki, metricsListener: metricsListener, reloadInterval: reloadInterval, http2: http2, body)
+            pki: pki, metricsListener: metricsListener, reloadInterval: reloadInterval, http2: http2,
+            shutdownDelay: shutdownDelay, body)
     }
 
     @discardableResult
@@ -80,6 +82,7 @@ struct RunningWebhook: Sendable {
         metricsListener: Bool = false,
         reloadInterval: Duration = .seconds(3600),
         http2: Bool = false,
+        shutdownDelay: Duration = .zero,
         _ body: @Sendable (RunningWebhook) async throws -> T
     ) async throws -> T {
         var logger = Logger(label: "test.webhook")
@@ -90,7 +93,7 @@ struct RunningWebhook: Sendable {
             configuration: WebhookConfiguration(
                 host: "127.0.0.1", port: 0, certificatePath: pki.certificatePath, keyPath: pki.keyPath, http2: http2,
                 metricsHost: metricsListener ? "127.0.0.1" : nil, metricsPort: metricsListener ? 0 : nil,
-                certificateReloadInterval: reloadInterval),
+                certificateReloadInterval: reloadInterval, shutdownDelay: shutdownDelay),
             logger: logger,
             onListening: { scheme, port in listeningContinuation.yield((scheme, port)) },
             onCertificateCheck: { checksContinuation.yield($0) }

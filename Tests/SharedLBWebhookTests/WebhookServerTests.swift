@@ -119,6 +119,32 @@ struct WebhookServerTests {
         }
     }
 
+    @Test("pipelined requests are answered in order, whichever path answers them")
+    func pipelinedOrder() async throws {
+        let body = try reviewBody("01-apply-lb-plain")
+        let expected = try AdmissionReviewer(policy: ConversionPolicy()).review(body).responseBody()
+        try await RunningWebhook.with { webhook in
+            try await RawTLSConnection.with(port: webhook.port, tls: clientTLS(trusting: [webhook.pki.bundle])) {
+                connection in
+                let review =
+                    "POST /mutate?timeout=10s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
+                let health = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                // The review after /healthz waits for Hummingbird's answer to it; the others do not.
+                try await connection.send(
+                    Array(review.utf8) + body + Array(health.utf8) + Array(review.utf8) + body + Array(health.utf8))
+                var answers: [String] = []
+                for _ in 0..<4 {
+                    let body = try await connection.readResponse().body
+                    answers.append(body == expected ? "the review's answer" : String(decoding: body, as: UTF8.self))
+                }
+                #expect(answers == ["the review's answer", "ok\n", "the review's answer", "ok\n"])
+                // Later requests on the connection still go the fast way and get the same answer.
+                try await connection.send(Array(review.utf8) + body)
+                #expect(try await connection.readResponse().body == expected)
+            }
+        }
+    }
+
     @Test("a body over 7 MiB is refused with 413 before it is read")
     func oversizedByContentLength() async throws {
         try await RunningWebhook.with { webhook in

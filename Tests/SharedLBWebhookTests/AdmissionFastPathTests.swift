@@ -1,0 +1,205 @@
+import Foundation
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOEmbedded
+import SharedLBCore
+import Testing
+
+@testable import SharedLBWebhook
+
+/// The webhook's HTTP/1.1 channel on an embedded channel: raw request bytes in, response bytes out,
+/// with the event loop's tasks run only when a test says so.
+@Suite("Admission fast path")
+struct AdmissionFastPathTests {
+    @Test("a review is answered from the pipeline and flushed after the event loop's turn")
+    func answersAfterTheTurn() throws {
+        let body = try reviewBody("01-apply-lb-plain")
+        let metrics = WebhookMetrics()
+        let channel = try Self.channel(metrics: metrics)
+        try channel.writeInbound(ByteBuffer(bytes: Self.request(body)))
+        // Written but not flushed: the flush waits for the loop's other ready connections.
+        #expect(try channel.readOutbound(as: IOData.self) == nil)
+        channel.embeddedEventLoop.run()
+        let responses = try Self.responses(channel)
+        #expect(responses.map(\.status) == [200])
+        #expect(
+            responses.first?.body == (try AdmissionReviewer(policy: ConversionPolicy()).review(body)).responseBody())
+        #expect(responses.first?.headers["date"]?.hasSuffix(" GMT") == true)
+        #expect(
+            String(decoding: metrics.exposition(), as: UTF8.self).contains("sharedlb_webhook_in_flight_requests 0.0"))
+        #expect(channel.isActive)
+    }
+
+    @Test("pipelined reviews are answered in order, with one flush")
+    func pipelined() throws {
+        let first = try reviewBody("01-apply-lb-plain")
+        let second = Array(
+            #"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"p-2","kind":{"group":"","version":"v1","kind":"ConfigMap"},"operation":"CREATE","object":{}}}"#
+                .utf8)
+        let channel = try Self.channel()
+        try channel.writeInbound(
+            ByteBuffer(bytes: Self.request(first, path: "/mutate?timeout=10s") + Self.request(second)))
+        #expect(try channel.readOutbound(as: IOData.self) == nil)
+        channel.embeddedEventLoop.run()
+        let responses = try Self.responses(channel)
+        #expect(responses.map(\.status) == [200, 200])
+        #expect(responses.last?.text.contains(#""uid":"p-2""#) == true)
+        #expect(responses.first?.text.contains(#""patch":"#) == true)
+    }
+
+    @Test("requests split anywhere get the same answers as when they arrive whole")
+    func anySplit() throws {
+        let body = try reviewBody("01-apply-lb-plain")
+        let expected = try AdmissionReviewer(policy: ConversionPolicy()).review(body).responseBody()
+        let bytes = Self.request(body) + Self.request(Array("{}".utf8)) + Self.request(body, path: "/mutate?timeout=1s")
+        var seed: UInt64 = 42  // a linear congruential sequence: a failing split replays
+        for _ in 0..<50 {
+            let channel = try Self.channel()
+            var rest = bytes[...]
+            while !rest.isEmpty {
+                seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                let piece = rest.prefix(Int(seed >> 33) % 700 + 1)
+                try channel.writeInbound(ByteBuffer(bytes: piece))
+                rest = rest.dropFirst(piece.count)
+            }
+            channel.embeddedEventLoop.run()
+            let responses = try Self.responses(channel)
+            #expect(responses.map(\.status) == [200, 400, 200])
+            #expect(responses.first?.body == expected && responses.last?.body == expected)
+        }
+    }
+
+    @Test("a graceful shutdown between an answer and its flush still sends the answer")
+    func quiesceBeforeFlush() throws {
+        let body = try reviewBody("01-apply-lb-plain")
+        let channel = try Self.channel()
+        try channel.writeInbound(ByteBuffer(bytes: Self.request(body)))
+        // Hummingbird's connection-state handler closes a connection with no request in progress.
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(try Self.responses(channel).map(\.status) == [200])
+        #expect(!channel.isActive)
+    }
+
+    @Test("Connection: close gets its answer, then the connection closes")
+    func connectionClose() throws {
+        let body = try reviewBody("01-apply-lb-plain")
+        let channel = try Self.channel()
+        try channel.writeInbound(ByteBuffer(bytes: Self.request(body, extraHeaders: "Connection: close\r\n")))
+        #expect(try Self.responses(channel).map(\.status) == [200])
+        #expect(!channel.isActive)
+    }
+
+    @Test("a body announced too large is refused before it arrives; the connection goes on")
+    func refusedEarly() throws {
+        let channel = try Self.channel(maximumBodySize: 1024)
+        let head = "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2048\r\n\r\n"
+        try channel.writeInbound(ByteBuffer(string: head))
+        channel.embeddedEventLoop.run()
+        let refused = try Self.responses(channel)
+        #expect(refused.map(\.status) == [413])
+        #expect(refused.first?.text.contains("larger than 1024 bytes") == true)
+        // The rest of the refused body is dropped; the next request is read as a request.
+        try channel.writeInbound(ByteBuffer(repeating: UInt8(ascii: " "), count: 2048))
+        try channel.writeInbound(ByteBuffer(bytes: Self.request(Array("{}".utf8))))
+        channel.embeddedEventLoop.run()
+        let next = try Self.responses(channel)
+        #expect(next.map(\.status) == [400])
+        #expect(next.first?.text.contains("AdmissionReview") == true)
+    }
+
+    @Test("a body that grows past the limit is refused when it does")
+    func refusedWhileReading() throws {
+        let channel = try Self.channel(maximumBodySize: 1024)
+        try channel.writeInbound(
+            ByteBuffer(
+                string:
+                    "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ))
+        try channel.writeInbound(ByteBuffer(string: "300\r\n" + String(repeating: " ", count: 0x300) + "\r\n"))
+        channel.embeddedEventLoop.run()
+        #expect(try Self.responses(channel).isEmpty)
+        try channel.writeInbound(ByteBuffer(string: "300\r\n" + String(repeating: " ", count: 0x300) + "\r\n"))
+        channel.embeddedEventLoop.run()
+        #expect(try Self.responses(channel).map(\.status) == [413])
+    }
+
+    @Test(
+        "only POST /mutate, with or without a query, is a review path",
+        arguments: [
+            ("/mutate", true), ("/mutate?timeout=10s", true), ("/mutate?", true), ("/mutatex", false),
+            ("/mutat", false), ("/", false), ("/mutate/", false), ("", false),
+        ])
+    func mutatePath(_ path: String, _ expected: Bool) {
+        #expect(AdmissionFastPath.isMutate(path) == expected)
+    }
+
+    @Test("the Date header is an IMF-fixdate")
+    func date() {
+        #expect(HTTPDate.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDate.format(1_798_761_599) == "Thu, 31 Dec 2026 23:59:59 GMT")
+    }
+
+    // MARK: - Helpers
+
+    private static func channel(metrics: WebhookMetrics = WebhookMetrics(), maximumBodySize: Int = 1 << 20) throws
+        -> EmbeddedChannel
+    {
+        let responder = WebhookResponder(
+            reviewer: AdmissionReviewer(policy: ConversionPolicy()), metrics: metrics, readiness: Readiness(),
+            maximumBodySize: maximumBodySize, servesMetrics: false, logger: Logger(label: "test"))
+        let webhookChannel = WebhookHTTP1Channel(
+            base: HTTP1Channel(responder: { _, _, _ in Issue.record("a review reached Hummingbird") }),
+            responder: responder)
+        let channel = EmbeddedChannel()
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8443)).wait()
+        _ = try webhookChannel.setup(channel: channel, logger: Logger(label: "test")).wait()
+        return channel
+    }
+
+    private static func request(_ body: [UInt8], path: String = "/mutate", extraHeaders: String = "") -> [UInt8] {
+        Array(
+            "POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\(extraHeaders)\r\n"
+                .utf8) + body
+    }
+
+    struct Response {
+        var status: Int
+        var headers: [String: String]
+        var body: [UInt8]
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    /// Every response flushed so far, parsed.
+    private static func responses(_ channel: EmbeddedChannel) throws -> [Response] {
+        var bytes: [UInt8] = []
+        while let part = try channel.readOutbound(as: IOData.self) {
+            guard case .byteBuffer(let buffer) = part else { throw Unexpected.fileRegion }
+            bytes += buffer.readableBytesView
+        }
+        var responses: [Response] = []
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let separator = Array("\r\n\r\n".utf8)
+            guard let end = rest.indices.first(where: { rest[$0...].starts(with: separator) }) else {
+                throw Unexpected.truncated
+            }
+            let lines = String(decoding: rest[..<end], as: UTF8.self).components(separatedBy: "\r\n")
+            let status = Int(lines[0].split(separator: " ")[1]) ?? 0
+            var headers: [String: String] = [:]
+            for line in lines.dropFirst() {
+                let (name, value) = (line.prefix { $0 != ":" }, line.drop { $0 != ":" }.dropFirst())
+                headers[name.lowercased()] = value.trimmingCharacters(in: .whitespaces)
+            }
+            let length = Int(headers["content-length"] ?? "0") ?? 0
+            let bodyStart = end + separator.count
+            guard rest.endIndex - bodyStart >= length else { throw Unexpected.truncated }
+            responses.append(
+                Response(status: status, headers: headers, body: Array(rest[bodyStart..<bodyStart + length])))
+            rest = rest[(bodyStart + length)...]
+        }
+        return responses
+    }
+
+    enum Unexpected: Error { case fileRegion, truncated }
+}
