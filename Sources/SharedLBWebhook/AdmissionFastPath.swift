@@ -12,14 +12,16 @@ import NIOHTTPTypes
 
 /// The webhook's HTTP/1.1 channel: Hummingbird's, with `POST /mutate` answered on the event loop.
 ///
-/// Once its body is in, a review's answer is a pure function of it: no I/O, no waiting.
+/// Once its body is in, a review's answer needs nothing but the CPU (and a log line).
 /// Hummingbird's per-request path (an async sequence of request parts, a hop to the
 /// connection's task, a response writer) cost about a fifth of the webhook's CPU under load,
 /// so ``AdmissionFastPath`` reads a review's parts and writes its answer in the same
 /// event-loop turn. It sits after Hummingbird's connection-state handler, which therefore
 /// still sees every request and answer (idle timeout, closing keep-alive connections on
-/// graceful shutdown). Every other request goes on to Hummingbird, and so does a review that
-/// arrives while one of those is still being answered, so answers keep their order.
+/// graceful shutdown). Every other request goes on to Hummingbird: other paths and methods,
+/// bodies without a Content-Length or over ``AdmissionFastPath/largestBody`` (parsing those
+/// would hold up the event loop's other connections), and a review that arrives while one of
+/// those is still being answered, so answers keep their order.
 struct WebhookHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
@@ -31,8 +33,9 @@ struct WebhookHTTP1Channel: ServerChildChannel {
         return base.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let operations = channel.pipeline.syncOperations
             let connectionState = try operations.handler(type: HTTPConnectionStateHandler.self)
-            try operations.addHandler(AdmissionFastPath(responder: responder), position: .after(connectionState))
-            try operations.addHandler(FlushBeforeClose(), position: .before(connectionState))
+            let fastPath = AdmissionFastPath(responder: responder)
+            try operations.addHandler(fastPath, position: .after(connectionState))
+            try operations.addHandler(FlushBeforeClose(fastPath: fastPath), position: .before(connectionState))
             return value
         }
     }
@@ -49,24 +52,32 @@ final class AdmissionFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
+    /// Larger reviews go to Hummingbird, off the event loop (parsing 1 MiB takes about a millisecond).
+    static let largestBody = 1 << 20
+
     private enum State {
         case idle
         /// A request Hummingbird answers: its parts go on.
         case forwarding
-        /// A review being read (its body so far in `body`).
-        case reading(started: ContinuousClock.Instant, closeAfter: Bool)
-        /// A review answered early (refused by its head, or too large): the rest of its body is dropped.
+        /// A review being read, its body into `body`.
+        case reading(started: ContinuousClock.Instant, length: Int, closeAfter: Bool)
+        /// A review refused by its head: the rest of its body is dropped.
         case discarding
+        /// The connection is closing: nothing more is read as a request.
+        case closed
     }
 
     private let responder: WebhookResponder
     private var state = State.idle
-    /// The body of the review being read: a stored property, so appending to it never copies it.
+    /// The body of the review being read.
     private var body: ByteBuffer?
     /// Requests handed on to Hummingbird whose answer has not been written yet.
     private var forwardedInFlight = 0
     private var date = HTTPDate()
     private var flushScheduled = false
+    /// A read the channel asked for while it could not write: answers are not read ahead of a
+    /// client that does not read them.
+    private var heldRead = false
     private var removed = false
 
     init(responder: WebhookResponder) {
@@ -77,7 +88,9 @@ final class AdmissionFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let part = unwrapInboundIn(data)
         switch (state, part) {
         case (.idle, .head(let head)):
-            guard forwardedInFlight == 0, head.method == .post, Self.isMutate(head.path) else {
+            guard forwardedInFlight == 0, head.method == .post, Self.isMutate(head.path),
+                let length = head.headerFields[.contentLength].flatMap(Int.init), length <= Self.largestBody
+            else {
                 forwardedInFlight += 1
                 state = .forwarding
                 context.fireChannelRead(data)
@@ -90,24 +103,23 @@ final class AdmissionFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 state = .discarding
                 write(refusal, started: started, closeAfter: closeAfter, context: context)
             } else {
-                state = .reading(started: started, closeAfter: closeAfter)
+                state = .reading(started: started, length: length, closeAfter: closeAfter)
             }
         case (.forwarding, _):
             if case .end = part { state = .idle }
             context.fireChannelRead(data)
-        case (.reading(let started, let closeAfter), .body(let chunk)):
-            guard (body?.readableBytes ?? 0) + chunk.readableBytes <= responder.maximumBodySize else {
-                body = nil
-                state = .discarding
-                write(responder.refuseOversizedBody(), started: started, closeAfter: closeAfter, context: context)
-                return
+        case (.reading(_, let length, _), .body(let chunk)):
+            // The decoder hands out slices of its own buffer: keep a whole body as it is, gather
+            // one that comes in pieces into a buffer of its announced length.
+            if body == nil, chunk.readableBytes < length {
+                body = context.channel.allocator.buffer(capacity: length)
             }
             if body == nil {
                 body = chunk
             } else {
                 body!.writeImmutableBuffer(chunk)
             }
-        case (.reading(let started, let closeAfter), .end):
+        case (.reading(let started, _, let closeAfter), .end):
             let review = body ?? ByteBuffer()
             body = nil
             state = .idle
@@ -116,6 +128,8 @@ final class AdmissionFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             break
         case (.discarding, .end):
             state = .idle
+        case (.closed, _):
+            break
         case (.idle, .body), (.idle, .end), (.reading, .head), (.discarding, .head):
             // NIO's HTTP decoder never delivers these; Hummingbird's request loop refuses them.
             context.fireChannelRead(data)
@@ -129,13 +143,42 @@ final class AdmissionFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        if case .reading(let started, _) = state {
+    func read(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            context.read()
+        } else {
+            heldRead = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if heldRead, context.channel.isWritable {
+            heldRead = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Hummingbird answers a malformed request (400) and closes the connection.
+        connectionClosing()
+        context.fireErrorCaught(error)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // The connection-state handler before this one does not pass `channelInactive` on;
+        // every handler is removed when the channel closes.
+        connectionClosing()
+        removed = true
+    }
+
+    /// Stops reading requests; a review cut short is counted as refused.
+    func connectionClosing() {
+        if case .reading(let started, _, _) = state {
             body = nil
-            state = .idle
             responder.abandonMutate(started)
         }
-        context.fireChannelInactive()
+        state = .closed
     }
 
     private func write(
@@ -149,8 +192,8 @@ final class AdmissionFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.end(nil)), promise: nil)
         responder.endMutate(started)
         if closeAfter {
-            context.flush()
-            context.close(promise: nil)
+            // As Hummingbird does: close our side, read (and drop) until the client closes its own.
+            context.close(mode: .output, promise: nil)
         } else if !flushScheduled {
             // Flushed once the event loop has read every connection that is ready: a client with
             // many connections then wakes up once for a batch of answers, not once per answer
@@ -161,10 +204,6 @@ final class AdmissionFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 if !self.removed { context.flush() }
             }
         }
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        removed = true
     }
 
     /// `/mutate`, with or without a query (kube-apiserver appends `?timeout=10s`).
@@ -178,14 +217,23 @@ final class AdmissionFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
-/// Flushes before a close: the connection-state handler closes a connection when its last
-/// answer is written (graceful shutdown, idle timeout), and ``AdmissionFastPath`` may not have
-/// flushed that answer yet.
+/// Flushes before a close and tells ``AdmissionFastPath`` to read no more requests: the
+/// connection-state handler closes a connection when its last answer is written (graceful
+/// shutdown, idle timeout), and the fast path may not have flushed that answer yet.
 final class FlushBeforeClose: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPResponsePart
 
+    private let fastPath: AdmissionFastPath
+
+    init(fastPath: AdmissionFastPath) {
+        self.fastPath = fastPath
+    }
+
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        if mode != .input { context.flush() }
+        if mode != .input {
+            fastPath.connectionClosing()
+            context.flush()
+        }
         context.close(mode: mode, promise: promise)
     }
 }

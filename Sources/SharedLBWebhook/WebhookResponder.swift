@@ -51,9 +51,10 @@ public struct WebhookResponder: HTTPResponder {
         }
     }
 
-    /// `POST /mutate` through Hummingbird's async request path: HTTP/2, and HTTP/1.1 requests
-    /// that arrive while another request on the connection is still being answered there.
-    /// (``AdmissionFastPath`` answers the others on the event loop with the same steps.)
+    /// `POST /mutate` through Hummingbird's async request path: every request with `--http2`
+    /// (HTTP/1.1 connections included), and over HTTP/1.1 the reviews ``AdmissionFastPath``
+    /// hands on (chunked or larger than it takes, or behind a request answered here); it answers
+    /// the others on the event loop with the same steps.
     private func mutate(_ request: Request) async -> Answer {
         let started = beginMutate()
         defer { endMutate(started) }
@@ -62,7 +63,8 @@ public struct WebhookResponder: HTTPResponder {
         do {
             body = try await request.body.collect(upTo: maximumBodySize)
         } catch is NIOTooManyBytesError {
-            return refuseOversizedBody()
+            metrics.recordRequest(operation: "other", result: .rejected)
+            return Self.status(.contentTooLarge, "request body is larger than \(maximumBodySize) bytes")
         } catch {
             metrics.recordRequest(operation: "other", result: .rejected)
             return Self.status(.badRequest, "cannot read request body: \(error)")
@@ -105,12 +107,6 @@ public struct WebhookResponder: HTTPResponder {
             return status(.contentTooLarge, "request body of \(length) bytes is larger than \(maximumBodySize) bytes")
         }
         return nil
-    }
-
-    /// The answer to a body that grew past the limit while it was read.
-    func refuseOversizedBody() -> Answer {
-        metrics.recordRequest(operation: "other", result: .rejected)
-        return Self.status(.contentTooLarge, "request body is larger than \(maximumBodySize) bytes")
     }
 
     /// Reviews a whole request body.

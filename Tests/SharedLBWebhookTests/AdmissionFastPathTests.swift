@@ -1,8 +1,10 @@
 import Foundation
+import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
 import NIOEmbedded
+import NIOHTTPTypes
 import SharedLBCore
 import Testing
 
@@ -31,7 +33,7 @@ struct AdmissionFastPathTests {
         #expect(channel.isActive)
     }
 
-    @Test("pipelined reviews are answered in order, with one flush")
+    @Test("pipelined reviews are answered in order, all flushed at the end of the turn")
     func pipelined() throws {
         let first = try reviewBody("01-apply-lb-plain")
         let second = Array(
@@ -84,10 +86,12 @@ struct AdmissionFastPathTests {
     @Test("Connection: close gets its answer, then the connection closes")
     func connectionClose() throws {
         let body = try reviewBody("01-apply-lb-plain")
-        let channel = try Self.channel()
+        let metrics = WebhookMetrics()
+        let channel = try Self.channel(metrics: metrics)
         try channel.writeInbound(ByteBuffer(bytes: Self.request(body, extraHeaders: "Connection: close\r\n")))
         #expect(try Self.responses(channel).map(\.status) == [200])
         #expect(!channel.isActive)
+        #expect(metrics.answered == 1)
     }
 
     @Test("a body announced too large is refused before it arrives; the connection goes on")
@@ -108,20 +112,83 @@ struct AdmissionFastPathTests {
         #expect(next.first?.text.contains("AdmissionReview") == true)
     }
 
-    @Test("a body that grows past the limit is refused when it does")
-    func refusedWhileReading() throws {
-        let channel = try Self.channel(maximumBodySize: 1024)
-        try channel.writeInbound(
-            ByteBuffer(
-                string:
-                    "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-            ))
-        try channel.writeInbound(ByteBuffer(string: "300\r\n" + String(repeating: " ", count: 0x300) + "\r\n"))
+    @Test(
+        "a chunked review, one over 1 MiB and other requests go on to Hummingbird, and so does a review behind them",
+        arguments: [
+            "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+            "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \((1 << 20) + 1)\r\n\r\n",
+            "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /mutate HTTP/1.1\r\nHost: x\r\n\r\n",
+        ])
+    func handedOn(_ request: String) throws {
+        let body = try reviewBody("01-apply-lb-plain")
+        let metrics = WebhookMetrics()
+        let channel = try Self.channel(metrics: metrics)
+        try channel.writeInbound(ByteBuffer(string: request))
+        try channel.writeInbound(ByteBuffer(bytes: Self.request(body)))
         channel.embeddedEventLoop.run()
+        // Nothing answered here; Hummingbird (not running on this embedded channel) has both.
         #expect(try Self.responses(channel).isEmpty)
-        try channel.writeInbound(ByteBuffer(string: "300\r\n" + String(repeating: " ", count: 0x300) + "\r\n"))
+        #expect(metrics.answered == 0)
+        #expect(String(decoding: metrics.exposition(), as: UTF8.self).contains("in_flight_requests 0.0"))
+    }
+
+    @Test("once Hummingbird has answered what it was handed, reviews are answered here again")
+    func afterHandedOn() throws {
+        let body = try reviewBody("01-apply-lb-plain")
+        let metrics = WebhookMetrics()
+        let channel = try Self.channel(metrics: metrics)
+        try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+        // Hummingbird's answer, written from the end of the pipeline as its response writer does.
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: [.contentLength: "0"])))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        #expect(try Self.responses(channel).map(\.status) == [200])
+        try channel.writeInbound(ByteBuffer(bytes: Self.request(body)))
         channel.embeddedEventLoop.run()
-        #expect(try Self.responses(channel).map(\.status) == [413])
+        #expect(try Self.responses(channel).map(\.status) == [200])
+        #expect(metrics.answered == 1)
+    }
+
+    @Test("a review cut short by a closed connection or an error is counted as refused, not left in flight")
+    func cutShort() throws {
+        let body = try reviewBody("01-apply-lb-plain")
+        for error in [false, true] {
+            let metrics = WebhookMetrics()
+            let channel = try Self.channel(metrics: metrics)
+            try channel.writeInbound(ByteBuffer(bytes: Self.request(body).dropLast(100)))
+            #expect(String(decoding: metrics.exposition(), as: UTF8.self).contains("in_flight_requests 1.0"))
+            if error {
+                channel.pipeline.fireErrorCaught(Unexpected.truncated)  // a TLS or decoding error, say
+                // It goes on to Hummingbird (which answers 400 and closes); nothing more is read here.
+                #expect(throws: Unexpected.truncated) { try channel.throwIfErrorCaught() }
+                try channel.writeInbound(ByteBuffer(bytes: Self.request(body).suffix(100)))  // the rest of the review
+                channel.embeddedEventLoop.run()
+                #expect(try Self.responses(channel).isEmpty)
+            } else {
+                try channel.close().wait()
+            }
+            let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
+            #expect(exposition.contains("in_flight_requests 0.0"))
+            #expect(exposition.contains(#"requests_total{operation="other",result="rejected"} 1"#))
+            #expect(metrics.answered == 1)
+            _ = try? channel.finish()
+        }
+    }
+
+    @Test("while the connection cannot write, reads wait: answers are not made faster than they are taken")
+    func backpressure() throws {
+        let reads = ReadCounter()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandlers([reads, AdmissionFastPath(responder: Self.responder())])
+        channel.read()
+        #expect(reads.count == 1)
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.read()
+        #expect(reads.count == 1)
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        #expect(reads.count == 2)
     }
 
     @Test(
@@ -145,11 +212,10 @@ struct AdmissionFastPathTests {
     private static func channel(metrics: WebhookMetrics = WebhookMetrics(), maximumBodySize: Int = 1 << 20) throws
         -> EmbeddedChannel
     {
-        let responder = WebhookResponder(
-            reviewer: AdmissionReviewer(policy: ConversionPolicy()), metrics: metrics, readiness: Readiness(),
-            maximumBodySize: maximumBodySize, servesMetrics: false, logger: Logger(label: "test"))
+        let responder = Self.responder(metrics: metrics, maximumBodySize: maximumBodySize)
         let webhookChannel = WebhookHTTP1Channel(
-            base: HTTP1Channel(responder: { _, _, _ in Issue.record("a review reached Hummingbird") }),
+            // Hummingbird's request loop does not run on an embedded channel: what it is handed waits.
+            base: HTTP1Channel(responder: { _, _, _ in }),
             responder: responder)
         let channel = EmbeddedChannel()
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8443)).wait()
@@ -157,10 +223,28 @@ struct AdmissionFastPathTests {
         return channel
     }
 
+    private static func responder(metrics: WebhookMetrics = WebhookMetrics(), maximumBodySize: Int = 1 << 20)
+        -> WebhookResponder
+    {
+        WebhookResponder(
+            reviewer: AdmissionReviewer(policy: ConversionPolicy()), metrics: metrics, readiness: Readiness(),
+            maximumBodySize: maximumBodySize, servesMetrics: false, logger: Logger(label: "test"))
+    }
+
     private static func request(_ body: [UInt8], path: String = "/mutate", extraHeaders: String = "") -> [UInt8] {
         Array(
             "POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\(extraHeaders)\r\n"
                 .utf8) + body
+    }
+
+    /// Counts the reads that reach the socket end of the pipeline.
+    final class ReadCounter: ChannelOutboundHandler {
+        typealias OutboundIn = ByteBuffer
+        var count = 0
+        func read(context: ChannelHandlerContext) {
+            count += 1
+            context.read()
+        }
     }
 
     struct Response {

@@ -186,3 +186,14 @@ func reviewBody(_ scenario: String) throws -> [UInt8] {
         Bundle.module.url(forResource: "\(scenario).review", withExtension: "json", subdirectory: "Fixtures"))
     return Array(JSONWriter.encode(try JSONParser.parse(Array(try Data(contentsOf: url)))).utf8)
 }
+
+extension WebhookMetrics {
+    /// Answers counted in `sharedlb_webhook_requests_total`, whatever their result.
+    var answered: Int {
+        Int(
+            String(decoding: exposition(), as: UTF8.self).split(separator: "\n")
+                .filter { $0.hasPrefix("sharedlb_webhook_requests_total{") }
+                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+                .reduce(0, +))
+    }
+}
