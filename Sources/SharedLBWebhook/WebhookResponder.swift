@@ -24,30 +24,29 @@ public struct WebhookResponder: HTTPResponder {
     let logger: Logger
 
     public func respond(to request: Request, context: Context) async throws -> Response {
+        await route(request).response
+    }
+
+    private func route(_ request: Request) async -> Answer {
         switch request.uri.path {
         case "/mutate":
-            guard request.method == .post else { return Self.methodNotAllowed(allow: "POST").response }
-            return await mutate(request).response
+            guard request.method == .post else { return Self.methodNotAllowed(allow: "POST") }
+            return await mutate(request)
         case "/healthz", "/livez":
-            guard request.method == .get || request.method == .head else {
-                return Self.methodNotAllowed(allow: "GET").response
-            }
-            return Self.text(.ok, "ok\n").response
+            guard request.method == .get || request.method == .head else { return Self.methodNotAllowed(allow: "GET") }
+            return Self.text(.ok, "ok\n")
         case "/readyz":
-            guard request.method == .get || request.method == .head else {
-                return Self.methodNotAllowed(allow: "GET").response
-            }
-            if readiness.isReady { return Self.text(.ok, "ok\n").response }
+            guard request.method == .get || request.method == .head else { return Self.methodNotAllowed(allow: "GET") }
+            if readiness.isReady { return Self.text(.ok, "ok\n") }
             return Self.text(
-                .serviceUnavailable, readiness.isShuttingDown ? "shutting down\n" : "no serving certificate loaded\n"
-            ).response
+                .serviceUnavailable, readiness.isShuttingDown ? "shutting down\n" : "no serving certificate loaded\n")
         case "/metrics" where servesMetrics:
-            guard request.method == .get else { return Self.methodNotAllowed(allow: "GET").response }
+            guard request.method == .get else { return Self.methodNotAllowed(allow: "GET") }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Answer(status: .ok, headers: headers, body: ByteBuffer(bytes: metrics.exposition())).response
+            return Answer(status: .ok, headers: headers, body: ByteBuffer(bytes: metrics.exposition()))
         default:
-            return Self.text(.notFound, "not found: the admission endpoint is POST /mutate\n").response
+            return Self.text(.notFound, "not found: the admission endpoint is POST /mutate\n")
         }
     }
 

@@ -27,7 +27,7 @@ struct AdmissionFastPathTests {
         #expect(responses.map(\.status) == [200])
         #expect(
             responses.first?.body == (try AdmissionReviewer(policy: ConversionPolicy()).review(body)).responseBody())
-        #expect(responses.first?.headers["date"]?.hasSuffix(" GMT") == true)
+        #expect(responses.first?.header("date")?.hasSuffix(" GMT") == true)
         #expect(
             String(decoding: metrics.exposition(), as: UTF8.self).contains("sharedlb_webhook_in_flight_requests 0.0"))
         #expect(channel.isActive)
@@ -247,41 +247,16 @@ struct AdmissionFastPathTests {
         }
     }
 
-    struct Response {
-        var status: Int
-        var headers: [String: String]
-        var body: [UInt8]
-        var text: String { String(decoding: body, as: UTF8.self) }
-    }
-
     /// Every response flushed so far, parsed.
-    private static func responses(_ channel: EmbeddedChannel) throws -> [Response] {
+    private static func responses(_ channel: EmbeddedChannel) throws -> [SimpleResponse] {
         var bytes: [UInt8] = []
         while let part = try channel.readOutbound(as: IOData.self) {
             guard case .byteBuffer(let buffer) = part else { throw Unexpected.fileRegion }
             bytes += buffer.readableBytesView
         }
-        var responses: [Response] = []
-        var rest = bytes[...]
-        while !rest.isEmpty {
-            let separator = Array("\r\n\r\n".utf8)
-            guard let end = rest.indices.first(where: { rest[$0...].starts(with: separator) }) else {
-                throw Unexpected.truncated
-            }
-            let lines = String(decoding: rest[..<end], as: UTF8.self).components(separatedBy: "\r\n")
-            let status = Int(lines[0].split(separator: " ")[1]) ?? 0
-            var headers: [String: String] = [:]
-            for line in lines.dropFirst() {
-                let (name, value) = (line.prefix { $0 != ":" }, line.drop { $0 != ":" }.dropFirst())
-                headers[name.lowercased()] = value.trimmingCharacters(in: .whitespaces)
-            }
-            let length = Int(headers["content-length"] ?? "0") ?? 0
-            let bodyStart = end + separator.count
-            guard rest.endIndex - bodyStart >= length else { throw Unexpected.truncated }
-            responses.append(
-                Response(status: status, headers: headers, body: Array(rest[bodyStart..<bodyStart + length])))
-            rest = rest[(bodyStart + length)...]
-        }
+        var responses: [SimpleResponse] = []
+        while let response = SimpleResponse.take(from: &bytes) { responses.append(response) }
+        guard bytes.isEmpty else { throw Unexpected.truncated }
         return responses
     }
 

@@ -160,6 +160,27 @@ struct SimpleResponse {
     var json: JSONValue {
         get throws { try JSONParser.parse(body) }
     }
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+
+    /// Takes one whole HTTP/1.1 response with a Content-Length body off the front of `bytes`;
+    /// nil while it is incomplete.
+    static func take(from bytes: inout [UInt8]) -> SimpleResponse? {
+        let separator = Array("\r\n\r\n".utf8)
+        guard let end = bytes.indices.first(where: { bytes[$0...].starts(with: separator) }) else { return nil }
+        let lines = String(decoding: bytes[..<end], as: UTF8.self).split(separator: "\r\n").map(String.init)
+        let status = Int(lines[0].split(separator: " ")[1]) ?? 0
+        let headers = lines.dropFirst().compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        let length = headers.first { $0.0.lowercased() == "content-length" }.flatMap { Int($0.1) } ?? 0
+        let bodyStart = end + separator.count
+        guard bytes.count >= bodyStart + length else { return nil }
+        let body = Array(bytes[bodyStart..<(bodyStart + length)])
+        bytes.removeFirst(bodyStart + length)
+        return SimpleResponse(status: status, headers: headers, body: body)
+    }
 }
 
 extension HTTPClient {

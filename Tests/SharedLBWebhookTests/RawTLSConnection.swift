@@ -57,24 +57,7 @@ final class RawTLSConnection {
     /// Reads one HTTP/1.1 response with a Content-Length body.
     func readResponse() async throws -> SimpleResponse {
         while true {
-            if let end = headerEnd() {
-                let head = String(decoding: buffer[..<end], as: UTF8.self)
-                let lines = head.split(separator: "\r\n").map(String.init)
-                let status = Int(lines[0].split(separator: " ")[1]) ?? 0
-                let headers = lines.dropFirst().compactMap { line -> (String, String)? in
-                    guard let colon = line.firstIndex(of: ":") else { return nil }
-                    return (
-                        String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-                    )
-                }
-                let length = headers.first { $0.0.lowercased() == "content-length" }.flatMap { Int($0.1) } ?? 0
-                while buffer.count < end + 4 + length {
-                    guard try await fill() else { throw RawError.closedEarly }
-                }
-                let body = Array(buffer[(end + 4)..<(end + 4 + length)])
-                buffer.removeFirst(end + 4 + length)
-                return SimpleResponse(status: status, headers: headers, body: body)
-            }
+            if let response = SimpleResponse.take(from: &buffer) { return response }
             guard try await fill() else { throw RawError.closedEarly }
         }
     }
@@ -94,15 +77,6 @@ final class RawTLSConnection {
         guard let chunk = try await inbound.next() else { return false }
         buffer.append(contentsOf: chunk.readableBytesView)
         return true
-    }
-
-    private func headerEnd() -> Int? {
-        guard buffer.count >= 4 else { return nil }
-        for index in 0...(buffer.count - 4)
-        where buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 {
-            return index
-        }
-        return nil
     }
 
     enum RawError: Error {
