@@ -57,8 +57,8 @@ final class AdmissionFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private enum State {
         case idle
-        /// A request Hummingbird answers: its parts go on.
-        case forwarding
+        /// A request Hummingbird answers: its parts go on (`last` when it asked to close the connection).
+        case forwarding(last: Bool)
         /// A review being read, its body into `body`.
         case reading(started: ContinuousClock.Instant, length: Int, closeAfter: Bool)
         /// A review refused by its head: the rest of its body is dropped.
@@ -92,7 +92,7 @@ final class AdmissionFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 let length = head.headerFields[.contentLength].flatMap(Int.init), length <= Self.largestBody
             else {
                 forwardedInFlight += 1
-                state = .forwarding
+                state = .forwarding(last: head.headerFields[.connection] == "close")
                 context.fireChannelRead(data)
                 return
             }
@@ -105,8 +105,9 @@ final class AdmissionFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             } else {
                 state = .reading(started: started, length: length, closeAfter: closeAfter)
             }
-        case (.forwarding, _):
-            if case .end = part { state = .idle }
+        case (.forwarding(let last), _):
+            // After a request that closes the connection, no other is read (RFC 9112 9.6).
+            if case .end = part { state = last ? .closed : .idle }
             context.fireChannelRead(data)
         case (.reading(_, let length, _), .body(let chunk)):
             // The decoder hands out slices of its own buffer: keep a whole body as it is, gather
@@ -167,7 +168,8 @@ final class AdmissionFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         // The connection-state handler before this one does not pass `channelInactive` on;
-        // every handler is removed when the channel closes.
+        // every handler is removed when the channel closes. (A body cut short by the close also
+        // reaches `errorCaught`, from the HTTP decoder; this is the backstop.)
         connectionClosing()
         removed = true
     }

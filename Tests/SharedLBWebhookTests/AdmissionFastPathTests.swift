@@ -4,6 +4,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOEmbedded
+import NIOHTTP1
 import NIOHTTPTypes
 import SharedLBCore
 import Testing
@@ -83,15 +84,38 @@ struct AdmissionFastPathTests {
         #expect(!channel.isActive)
     }
 
-    @Test("Connection: close gets its answer, then the connection closes")
+    @Test("Connection: close gets its answer, then our side closes and no more requests are read")
     func connectionClose() throws {
         let body = try reviewBody("01-apply-lb-plain")
         let metrics = WebhookMetrics()
         let channel = try Self.channel(metrics: metrics)
+        let closes = CloseRecorder()
+        try channel.pipeline.syncOperations.addHandler(closes, position: .first)
         try channel.writeInbound(ByteBuffer(bytes: Self.request(body, extraHeaders: "Connection: close\r\n")))
         #expect(try Self.responses(channel).map(\.status) == [200])
-        #expect(!channel.isActive)
+        // As Hummingbird does: a half-close, reading on until the client closes its side.
+        #expect(closes.modes == [.output])
+        #expect(channel.isActive)
         #expect(metrics.answered == 1)
+    }
+
+    @Test("after a request Hummingbird answers with a close, no review is answered here")
+    func handedOnClose() throws {
+        let body = try reviewBody("01-apply-lb-plain")
+        let metrics = WebhookMetrics()
+        let channel = try Self.channel(metrics: metrics)
+        try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: [.contentLength: "0"])))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        #expect(try Self.responses(channel).map(\.status) == [200])
+        #expect(try Self.handedOnHeads(channel) == 1)
+        #expect(throws: (any Error).self) {
+            // NIO's decoder refuses bytes after a request that closes the connection; nothing is answered.
+            try channel.writeInbound(ByteBuffer(bytes: Self.request(body)))
+        }
+        channel.embeddedEventLoop.run()
+        #expect(try Self.responses(channel).isEmpty)
+        #expect(metrics.answered == 0)
     }
 
     @Test("a body announced too large is refused before it arrives; the connection goes on")
@@ -116,7 +140,8 @@ struct AdmissionFastPathTests {
         "a chunked review, one over 1 MiB and other requests go on to Hummingbird, and so does a review behind them",
         arguments: [
             "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
-            "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \((1 << 20) + 1)\r\n\r\n",
+            "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \((1 << 20) + 1)\r\n\r\n"
+                + String(repeating: " ", count: (1 << 20) + 1),
             "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
             "GET /mutate HTTP/1.1\r\nHost: x\r\n\r\n",
         ])
@@ -127,8 +152,9 @@ struct AdmissionFastPathTests {
         try channel.writeInbound(ByteBuffer(string: request))
         try channel.writeInbound(ByteBuffer(bytes: Self.request(body)))
         channel.embeddedEventLoop.run()
-        // Nothing answered here; Hummingbird (not running on this embedded channel) has both.
+        // Nothing answered here; both requests went on to Hummingbird (not running here).
         #expect(try Self.responses(channel).isEmpty)
+        #expect(try Self.handedOnHeads(channel) == 2)
         #expect(metrics.answered == 0)
         #expect(String(decoding: metrics.exposition(), as: UTF8.self).contains("in_flight_requests 0.0"))
     }
@@ -164,14 +190,18 @@ struct AdmissionFastPathTests {
                 try channel.writeInbound(ByteBuffer(bytes: Self.request(body).suffix(100)))  // the rest of the review
                 channel.embeddedEventLoop.run()
                 #expect(try Self.responses(channel).isEmpty)
+                #expect(try Self.handedOnHeads(channel) == 0)
             } else {
-                try channel.close().wait()
+                // Closed from the socket's end (a reset, say), past the handlers that see closes.
+                try channel.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self).close(promise: nil)
+                channel.embeddedEventLoop.run()
             }
             let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
             #expect(exposition.contains("in_flight_requests 0.0"))
             #expect(exposition.contains(#"requests_total{operation="other",result="rejected"} 1"#))
             #expect(metrics.answered == 1)
             _ = try? channel.finish()
+            #expect(metrics.answered == 1)
         }
     }
 
@@ -235,6 +265,26 @@ struct AdmissionFastPathTests {
         Array(
             "POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\(extraHeaders)\r\n"
                 .utf8) + body
+    }
+
+    /// Request heads that went past the fast path towards Hummingbird.
+    private static func handedOnHeads(_ channel: EmbeddedChannel) throws -> Int {
+        var heads = 0
+        while let part = try channel.readInbound(as: HTTPRequestPart.self) {
+            if case .head = part { heads += 1 }
+        }
+        return heads
+    }
+
+    /// Records closes at the socket end of the pipeline; an output close stops there, as a
+    /// half-closed socket stays open.
+    final class CloseRecorder: ChannelOutboundHandler {
+        typealias OutboundIn = ByteBuffer
+        var modes: [CloseMode] = []
+        func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+            modes.append(mode)
+            if mode == .output { promise?.succeed() } else { context.close(mode: mode, promise: promise) }
+        }
     }
 
     /// Counts the reads that reach the socket end of the pipeline.
