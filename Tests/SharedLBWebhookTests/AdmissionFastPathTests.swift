@@ -104,9 +104,7 @@ struct AdmissionFastPathTests {
         let body = try reviewBody("01-apply-lb-plain")
         let metrics = WebhookMetrics()
         let channel = try Self.channel(metrics: metrics)
-        try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
-        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: [.contentLength: "0"])))
-        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        try Self.handOnHealthCheck(channel, extraHeaders: "Connection: close\r\n")
         #expect(try Self.responses(channel).map(\.status) == [200])
         #expect(try Self.handedOnHeads(channel) == 1)
         #expect(throws: (any Error).self) {
@@ -164,10 +162,7 @@ struct AdmissionFastPathTests {
         let body = try reviewBody("01-apply-lb-plain")
         let metrics = WebhookMetrics()
         let channel = try Self.channel(metrics: metrics)
-        try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
-        // Hummingbird's answer, written from the end of the pipeline as its response writer does.
-        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: [.contentLength: "0"])))
-        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        try Self.handOnHealthCheck(channel)
         #expect(try Self.responses(channel).map(\.status) == [200])
         try channel.writeInbound(ByteBuffer(bytes: Self.request(body)))
         channel.embeddedEventLoop.run()
@@ -265,6 +260,14 @@ struct AdmissionFastPathTests {
         Array(
             "POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\(extraHeaders)\r\n"
                 .utf8) + body
+    }
+
+    /// Sends `GET /healthz`, which goes on to Hummingbird, and writes Hummingbird's answer to it
+    /// from the end of the pipeline, as its response writer does.
+    private static func handOnHealthCheck(_ channel: EmbeddedChannel, extraHeaders: String = "") throws {
+        try channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: x\r\n\(extraHeaders)\r\n"))
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: [.contentLength: "0"])))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
     }
 
     /// Request heads that went past the fast path towards Hummingbird.
