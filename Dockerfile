@@ -8,8 +8,9 @@ COPY Package.swift ./
 RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
-RUN swift build -c release --static-swift-stdlib --product sharedlb \
- && cp "$(swift build -c release --show-bin-path)/sharedlb" /sharedlb \
+COPY scripts/release-build.sh scripts/link-order.txt ./scripts/
+RUN scripts/release-build.sh \
+ && cp "$(scripts/release-build.sh --show-bin-path)/sharedlb" /sharedlb \
  && strip /sharedlb
 
 FROM ubuntu:noble

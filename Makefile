@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FORMAT_PATHS = Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks Fuzz/Package.swift Fuzz/Sources/FuzzAdmission Fuzz/Sources/FuzzLedger
 
-.PHONY: help build release release-static test lint format manifests manifests-check manifests-render docs-check examples-check bench benchmarks benchmarks-build scale fuzz fuzz-smoke faults run ci
+.PHONY: help build release release-static test lint format manifests manifests-check manifests-render docs-check examples-check link-order bench benchmarks benchmarks-build scale fuzz fuzz-smoke faults run ci
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -13,11 +13,12 @@ build: ## Debug build (warnings are errors in our targets)
 release: ## Release build of the sharedlb binary (.build/release/sharedlb)
 	$(SWIFT) build -c release --product sharedlb
 
-release-static: ## The Dockerfile's build: a release binary with the Swift runtime linked in
-	$(SWIFT) build -c release --static-swift-stdlib --product sharedlb
+release-static: ## The Dockerfile's build: the Swift runtime linked in, code laid out by scripts/link-order.txt
+	scripts/release-build.sh
 	@# Only the C/C++ runtime and zlib may stay dynamic: the runtime image has nothing else.
 	@if ldd .build/release/sharedlb | grep -v -E 'linux-vdso|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libutil\.so|ld-linux|libgcc_s|libstdc\+\+|libz\.so'; then \
 		echo "release-static: the binary needs the libraries above" >&2; exit 1; fi
+	scripts/link-order.sh --check .build/release/sharedlb
 	.build/release/sharedlb --version
 
 test: ## Run the whole test suite
@@ -50,6 +51,9 @@ docs-check: build ## Every subcommand and option in --help is documented in READ
 examples-check: build ## The example ledger audits clean; the demo's embedded Services match manifests/examples
 	.build/debug/sharedlb audit --ledger manifests/examples/ledger.yaml > /dev/null
 	.build/debug/sharedlb demo --print-examples | diff -u manifests/examples/demo-services.yaml -
+
+link-order: ## Regenerate scripts/link-order.txt, the functions a running webhook executes (needs valgrind)
+	scripts/link-order.sh
 
 bench: ## Webhook throughput/latency/RSS against the Go peer and nginx (needs wrk, go, nginx; see scripts/)
 	scripts/webhook-bench.sh

@@ -8,6 +8,21 @@ let strict: [SwiftSetting] = [
     .unsafeFlags(["-warnings-as-errors"]),
 ]
 
+// How a release binary is linked on Linux: lld places the functions a running webhook executes
+// (scripts/link-order.txt) first and together, and exports no dynamic symbols, so a process keeps
+// little of the binary resident. scripts/release-build.sh explains it and adds the rest.
+let releaseLayout: [LinkerSetting] = [
+    .unsafeFlags(
+        [
+            "-use-ld=lld",
+            "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/scripts/link-order.txt",
+            "-Xlinker", "--no-warn-symbol-ordering",
+            "-Xlinker", "--no-export-dynamic",
+        ],
+        .when(platforms: [.linux], configuration: .release)
+    )
+]
+
 let package = Package(
     name: "sharedlb",
     platforms: [.macOS(.v15)],
@@ -158,7 +173,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            linkerSettings: releaseLayout
         ),
         .testTarget(
             name: "SharedLBCoreTests",

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-100,1000,10000}
-swift build -c release --static-swift-stdlib --product sharedlb
-binary=$(swift build -c release --show-bin-path)/sharedlb
+scripts/release-build.sh # the binary the Dockerfile ships
+binary=$(scripts/release-build.sh --show-bin-path)/sharedlb
 SCALE_PROBE="$sizes" SHAREDLB_BINARY="$binary" swift test --filter ScaleProbe 2>&1 \
     | sed -n '/^SCALE/,/^$/p'

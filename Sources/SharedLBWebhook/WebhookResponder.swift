@@ -191,7 +191,7 @@ public struct WebhookResponder: HTTPResponder {
             contentsOf: #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"#.utf8)
         JSONWriter.writeString(message, into: &output)
         output.append(contentsOf: #","reason":"#.utf8)
-        JSONWriter.writeString(status.reasonPhrase.replacingOccurrences(of: " ", with: ""), into: &output)
+        JSONWriter.writeString(status.reasonPhrase.filter { $0 != " " }, into: &output)
         output.append(contentsOf: #","code":\#(status.code)}"#.utf8)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
