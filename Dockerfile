@@ -8,7 +8,7 @@ COPY Package.swift ./
 RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
-COPY scripts/release-build.sh scripts/link-order.txt ./scripts/
+COPY scripts/release-build.sh scripts/link-order.txt scripts/link-layout.ld ./scripts/
 RUN scripts/release-build.sh \
  && cp "$(scripts/release-build.sh --show-bin-path)/sharedlb" /sharedlb \
  && strip /sharedlb

@@ -9,8 +9,9 @@ let strict: [SwiftSetting] = [
 ]
 
 // How a release binary is linked on Linux: lld places the functions a running webhook executes
-// (scripts/link-order.txt) first and together, and exports no dynamic symbols, so a process keeps
-// little of the binary resident. scripts/release-build.sh explains it and adds the rest.
+// (scripts/link-order.txt) first and together, gathers the functions that have no symbol
+// (scripts/link-layout.ld) and exports no dynamic symbols, so a process keeps little of the
+// binary resident. scripts/release-build.sh explains it and adds the rest.
 let releaseLayout: [LinkerSetting] = [
     .unsafeFlags(
         [
@@ -18,6 +19,7 @@ let releaseLayout: [LinkerSetting] = [
             "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/scripts/link-order.txt",
             "-Xlinker", "--no-warn-symbol-ordering",
             "-Xlinker", "--no-export-dynamic",
+            "-Xlinker", "-T", "-Xlinker", "\(Context.packageDirectory)/scripts/link-layout.ld",
         ],
         .when(platforms: [.linux], configuration: .release)
     )

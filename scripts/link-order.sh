@@ -80,9 +80,19 @@ for row in subprocess.run(["nm", "-S", "--defined-only", sys.argv[2]], capture_o
     fields = row.split()
     if len(fields) == 4 and fields[2] in "tTwW":
         symbols.append((int(fields[0], 16), int(fields[1], 16), fields[3]))
+    elif len(fields) == 3 and fields[1] in "tTwW":  # no size (some Swift thunks and witnesses)
+        symbols.append((int(fields[0], 16), 0, fields[2]))
 symbols.sort()
 starts = [start for start, _, _ in symbols]
 by_name = {name: start for start, _, name in symbols}
+# Where the code at each address ends: a symbol without a size reaches to the next address a
+# symbol starts at, and aliases (one address, several names) share the longest extent.
+distinct = sorted(set(starts))
+next_start = dict(zip(distinct, distinct[1:] + [distinct[-1] + 1]))
+extent = {}
+for start, size, _ in symbols:
+    extent[start] = max(extent.get(start, 0), start + size if size else next_start[start])
+ends = [extent[start] for start in starts]
 
 cost = collections.Counter()  # runtime address -> instructions executed there
 samples = []  # (runtime address, function name callgrind gave) to find the load address
@@ -121,7 +131,7 @@ base = offsets.most_common(1)[0][0]
 per_function = collections.Counter()
 for address, instructions in cost.items():
     i = bisect.bisect_right(starts, address - base) - 1
-    if i >= 0 and address - base < symbols[i][0] + max(symbols[i][1], 1):
+    if i >= 0 and address - base < ends[i]:
         start = symbols[i][0]
         # Every name at this address (aliases), so the linker finds the section whichever it keys on.
         j = i
