@@ -1,6 +1,6 @@
-import Foundation
 public import NIOSSL
 import Synchronization
+import SystemPackage
 
 /// The serving certificate in use, swapped atomically when its files change.
 ///
@@ -45,10 +45,10 @@ public final class CertificateStore: Sendable {
         let certificateBytes: [UInt8]
         let keyBytes: [UInt8]
         do {
-            certificateBytes = Array(try Data(contentsOf: URL(filePath: certificatePath)))
-            keyBytes = Array(try Data(contentsOf: URL(filePath: keyPath)))
+            certificateBytes = try Self.read(certificatePath)
+            keyBytes = try Self.read(keyPath)
         } catch {
-            let message = "cannot read certificate files: \(error.localizedDescription)"
+            let message = "cannot read certificate files: \(error)"
             let marker = [UInt8](repeating: 0xFF, count: 1) + Array(message.utf8)
             if lastAttempt.withLock({ $0 == marker }) { return .unchanged }
             return remember(marker, outcome: .failed(message))
@@ -79,6 +79,35 @@ public final class CertificateStore: Sendable {
             return remember(
                 fingerprint, outcome: .failed("invalid certificate or key (\(certificatePath), \(keyPath)): \(error)"))
         }
+    }
+
+    /// A certificate or key file, read whole. Certificates are a few KiB; a file over 1 MiB
+    /// (the most a Secret holds) is refused rather than read.
+    private static func read(_ path: String) throws(ReadError) -> [UInt8] {
+        let limit = 1 << 20
+        do {
+            let file = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
+            return try file.closeAfter {
+                var bytes: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+                while true {
+                    let count = try chunk.withUnsafeMutableBytes { try file.read(into: $0) }
+                    if count == 0 { return bytes }
+                    bytes += chunk[..<count]
+                    if bytes.count > limit { throw ReadError(path: path, reason: "larger than 1 MiB") }
+                }
+            }
+        } catch let error as ReadError {
+            throw error
+        } catch {
+            throw ReadError(path: path, reason: "\(error)")
+        }
+    }
+
+    private struct ReadError: Error, CustomStringConvertible {
+        var path: String
+        var reason: String
+        var description: String { "\(path): \(reason)" }
     }
 
     private func remember(_ fingerprint: [UInt8], outcome: ReloadOutcome) -> ReloadOutcome {

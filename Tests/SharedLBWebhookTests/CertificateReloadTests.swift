@@ -117,6 +117,30 @@ struct CertificateReloadTests {
         #expect(store.reload() == .unchanged)
         #expect(store.current != nil)
     }
+
+    @Test("a missing or oversized file is reported with its path and kept from being read")
+    func unreadableFiles() throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let store = CertificateStore(certificatePath: pki.certificatePath, keyPath: pki.keyPath)
+        #expect(store.reload() == .loaded)
+        try FileManager.default.removeItem(atPath: pki.keyPath)
+        guard case .failed(let missing) = store.reload() else {
+            Issue.record("a missing key was not reported")
+            return
+        }
+        #expect(missing.contains(pki.keyPath))
+        #expect(missing.contains("No such file or directory"))
+        #expect(store.reload() == .unchanged)
+        // A file over 1 MiB (more than a Secret holds) is refused, not read into memory.
+        try Data(repeating: 0x41, count: (1 << 20) + 1).write(to: URL(filePath: pki.keyPath))
+        guard case .failed(let oversized) = store.reload() else {
+            Issue.record("an oversized key was not reported")
+            return
+        }
+        #expect(oversized.contains("larger than 1 MiB"))
+        #expect(store.current != nil)
+    }
 }
 
 /// Counts shared by the load clients of one test.
