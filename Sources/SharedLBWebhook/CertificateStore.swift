@@ -82,7 +82,7 @@ public final class CertificateStore: Sendable {
     }
 
     /// A certificate or key file, read whole. Certificates are a few KiB; a file over 1 MiB
-    /// (the most a Secret holds) is refused rather than read.
+    /// (the most a Secret holds) is refused: reading stops once past the limit.
     private static func read(_ path: String) throws(ReadError) -> [UInt8] {
         let limit = 1 << 20
         do {

@@ -118,11 +118,16 @@ struct CertificateReloadTests {
         #expect(store.current != nil)
     }
 
-    @Test("a missing or oversized file is reported with its path and kept from being read")
-    func unreadableFiles() throws {
+    @Test("a file larger than one read is read whole; a missing or oversized one is reported with its path")
+    func largeAndUnreadableFiles() throws {
         let pki = try TestPKI.make()
         defer { pki.remove() }
         let store = CertificateStore(certificatePath: pki.certificatePath, keyPath: pki.keyPath)
+        #expect(store.reload() == .loaded)
+        // 40 KiB of text before the PEM block (PEM readers skip it): the file takes several reads.
+        let certificate = try String(contentsOfFile: pki.certificatePath, encoding: .utf8)
+        let padded = String(repeating: "a comment line before the certificate\n", count: 1_100) + certificate
+        try Data(padded.utf8).write(to: URL(filePath: pki.certificatePath))
         #expect(store.reload() == .loaded)
         try FileManager.default.removeItem(atPath: pki.keyPath)
         guard case .failed(let missing) = store.reload() else {
@@ -138,6 +143,7 @@ struct CertificateReloadTests {
             Issue.record("an oversized key was not reported")
             return
         }
+        #expect(oversized.contains(pki.keyPath))
         #expect(oversized.contains("larger than 1 MiB"))
         #expect(store.current != nil)
     }
