@@ -1,8 +1,10 @@
-import Hummingbird
+import HTTPTypes
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 
 #if canImport(Glibc)
     import Glibc
@@ -21,7 +23,8 @@ import NIOHTTPTypes
 /// graceful shutdown). Every other request goes on to Hummingbird: other paths and methods,
 /// bodies without a Content-Length or over ``AdmissionFastPath/largestBody`` (parsing those
 /// would hold up the event loop's other connections), and a review that arrives while one of
-/// those is still being answered, so answers keep their order.
+/// those is still being answered, so answers keep their order. Hummingbird's conversion of
+/// NIO's request heads gives way to ``OriginFormCodec``.
 struct WebhookHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
@@ -32,6 +35,9 @@ struct WebhookHTTP1Channel: ServerChildChannel {
         let responder = self.responder
         return base.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let operations = channel.pipeline.syncOperations
+            let codec = try operations.handler(type: HTTP1ToHTTPServerCodec.self)
+            try operations.addHandler(OriginFormCodec(), position: .after(codec))
+            operations.removeHandler(codec, promise: nil)
             let connectionState = try operations.handler(type: HTTPConnectionStateHandler.self)
             let fastPath = AdmissionFastPath(responder: responder)
             try operations.addHandler(fastPath, position: .after(connectionState))
@@ -245,6 +251,9 @@ struct HTTPDate {
     private var second = time_t(-1)
     private var text = ""
 
+    /// The current time, formatted (for answers off the event loop, which have no cache).
+    static var now: String { format(time(nil)) }
+
     mutating func current() -> String {
         let now = time(nil)
         if now != second {
@@ -264,5 +273,56 @@ struct HTTPDate {
         return
             "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+}
+
+/// NIOHTTPTypesHTTP1's `HTTP1ToHTTPServerCodec`, without parsing every request target as a URL.
+///
+/// That codec runs each target through Foundation's `URLComponents` to turn an absolute-form
+/// target (`http://host/path`) into a path; for the origin-form targets clients send
+/// (`/mutate?timeout=10s`) it keeps the target as it is, after a parse that cost the webhook a
+/// few percent of its CPU and kept Foundation's URL code in memory. This one keeps origin-form
+/// targets without parsing them and hands every other form to the same conversion.
+final class OriginFormCodec: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            do {
+                context.fireChannelRead(wrapInboundOut(.head(try Self.request(head))))
+            } catch {
+                context.fireErrorCaught(error)
+            }
+        case .body(let body):
+            context.fireChannelRead(wrapInboundOut(.body(body)))
+        case .end(let trailers):
+            context.fireChannelRead(wrapInboundOut(.end(trailers.map { HTTPFields($0, splitCookie: false) })))
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(let response):
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(response))), promise: promise)
+        case .body(let body):
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: promise)
+        case .end(let trailers):
+            context.write(wrapOutboundOut(.end(trailers.map(HTTPHeaders.init))), promise: promise)
+        }
+    }
+
+    /// The request as `HTTPRequest(head, secure: false, splitCookie: false)` converts it (Hummingbird
+    /// sets `secure: false` over TLS too).
+    static func request(_ head: HTTPRequestHead) throws -> HTTPRequest {
+        guard head.uri.utf8.first == UInt8(ascii: "/") else {
+            return try HTTPRequest(head, secure: false, splitCookie: false)
+        }
+        return HTTPRequest(
+            method: try HTTPRequest.Method(head.method), scheme: "http", authority: head.headers["Host"].first,
+            path: head.uri, headerFields: HTTPFields(head.headers, splitCookie: false))
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
-public import Hummingbird
+import HTTPTypes
+import HummingbirdCore
 import Logging
 import NIOCore
 import SharedLBCore
@@ -9,9 +9,7 @@ import SharedLBCore
 /// `POST /mutate` (the query string is ignored: kube-apiserver appends `?timeout=5s`),
 /// `GET /healthz`, `GET /readyz`, `GET /metrics`. Every failure is an HTTP answer with
 /// a clear message: no input can crash the server or leak an unhandled error.
-public struct WebhookResponder: HTTPResponder {
-    public typealias Context = BasicRequestContext
-
+public struct WebhookResponder: Sendable {
     /// kube-apiserver sends AdmissionReviews of up to ~7 MiB (controller-runtime caps at 7 MiB too).
     public static let defaultMaximumBodySize = 7 * 1024 * 1024
 
@@ -23,7 +21,7 @@ public struct WebhookResponder: HTTPResponder {
     let servesMetrics: Bool
     let logger: Logger
 
-    public func respond(to request: Request, context: Context) async throws -> Response {
+    func respond(to request: Request) async -> Response {
         await route(request).response
     }
 

@@ -1,4 +1,3 @@
-import Hummingbird
 import HummingbirdCore
 import HummingbirdHTTP2
 import HummingbirdTLS
@@ -61,7 +60,7 @@ public struct WebhookServer: Sendable {
             logger: logger, onCheck: onCertificateCheck)
         var services: [any Service] = [reloader]
         if let metricsPort = configuration.metricsPort {
-            services.append(metricsApplication(port: metricsPort))
+            services.append(metricsServer(port: metricsPort))
         }
         services.append(HTTPSService(server: self, reloader: reloader))
         services.append(ReadinessGateService(readiness: readiness, delay: configuration.shutdownDelay))
@@ -79,22 +78,51 @@ public struct WebhookServer: Sendable {
         )
     }
 
-    private func metricsApplication(port: Int) -> some Service {
+    private func metricsServer(port: Int) -> some Service {
         let onListening = self.onListening
-        return Application(
+        return ResponderServer(
+            builder: .http1(),
+            address: .hostname(configuration.metricsHost ?? configuration.host, port: port),
             responder: responder(servesMetrics: true),
-            server: .http1(),
-            configuration: ApplicationConfiguration(
-                address: .hostname(configuration.metricsHost ?? configuration.host, port: port),
-                serverName: nil
-            ),
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             onServerRunning: { channel in await onListening("http", channel.localAddress?.port ?? port) },
             logger: logger
         )
     }
 }
 
-/// Waits for a serving certificate, then runs the HTTPS application with it.
+/// Hummingbird's HTTP server answering with a ``WebhookResponder``, without Hummingbird's
+/// `Application`: its date service formats the `Date` header with Foundation's calendar every
+/// second, which loaded ICU's time-zone code and data into every webhook process (about a
+/// megabyte resident) for a header ``HTTPDate`` writes with `gmtime_r`.
+struct ResponderServer: Service, CustomStringConvertible {
+    var description: String { "ResponderServer" }
+
+    let builder: HTTPServerBuilder
+    let address: BindAddress
+    let responder: WebhookResponder
+    let eventLoopGroup: any EventLoopGroup
+    let onServerRunning: @Sendable (any Channel) async -> Void
+    let logger: Logger
+
+    func run() async throws {
+        let responder = self.responder
+        let server = try builder.buildServer(
+            configuration: ServerConfiguration(address: address),
+            eventLoopGroup: eventLoopGroup,
+            logger: logger,
+            responder: { request, writer, _ in
+                var response = await responder.respond(to: request)
+                response.headers[.date] = HTTPDate.now
+                try await writer.write(response: response.head, body: response.body)
+            },
+            onServerRunning: onServerRunning
+        )
+        try await server.run()
+    }
+}
+
+/// Waits for a serving certificate, then runs the HTTPS server with it.
 private struct HTTPSService: Service, CustomStringConvertible {
     var description: String { "HTTPSService" }
 
@@ -121,13 +149,11 @@ private struct HTTPSService: Service, CustomStringConvertible {
         let onListening = server.onListening
         let logger = server.logger
         let eventLoopGroup = configuration.eventLoopThreads.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
-        let application = Application(
+        let https = ResponderServer(
+            builder: builder,
+            address: .hostname(configuration.host, port: configuration.port),
             responder: responder,
-            server: builder,
-            configuration: ApplicationConfiguration(
-                address: .hostname(configuration.host, port: configuration.port),
-                serverName: nil
-            ),
+            eventLoopGroup: eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 logger.info(
@@ -137,11 +163,10 @@ private struct HTTPSService: Service, CustomStringConvertible {
                     ])
                 await onListening("https", port)
             },
-            eventLoopGroupProvider: eventLoopGroup.map { .shared($0) } ?? .singleton,
             logger: logger
         )
         do {
-            try await application.run()
+            try await https.run()
         } catch {
             try? await eventLoopGroup?.shutdownGracefully()
             throw error

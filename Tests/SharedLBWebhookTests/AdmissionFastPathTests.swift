@@ -6,6 +6,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 import SharedLBCore
 import Testing
 
@@ -224,6 +225,23 @@ struct AdmissionFastPathTests {
         ])
     func mutatePath(_ path: String, _ expected: Bool) {
         #expect(AdmissionFastPath.isMutate(path) == expected)
+    }
+
+    @Test(
+        "request heads convert as NIOHTTPTypesHTTP1 converts them; origin-form targets skip its URL parse",
+        arguments: [
+            "/mutate", "/mutate?timeout=10s", "/", "//host/path", "/%zz?a=%", "/a:b@c", "*", "http://h:8080/p?q=1",
+            "https://h", "h:443", "",
+        ])
+    func originForm(_ target: String) throws {
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: target)
+        head.headers.add(name: "Host", value: "example:8443")
+        head.headers.add(name: "Cookie", value: "a=1; b=2")
+        head.headers.add(name: "Content-Type", value: "application/json")
+        let expected = try HTTPRequest(head, secure: false, splitCookie: false)
+        let converted = try OriginFormCodec.request(head)
+        #expect(converted.path == expected.path)
+        #expect(converted == expected)
     }
 
     @Test("the Date header is an IMF-fixdate")

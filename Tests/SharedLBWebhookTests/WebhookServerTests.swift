@@ -94,7 +94,9 @@ struct WebhookServerTests {
                 }
                 #expect(try await client.send(url, method: .GET).header("Allow") == "POST")
                 #expect(try await client.send("\(webhook.baseURL)/nope", method: .GET).status == 404)
-                #expect(try await client.send("\(webhook.baseURL)/healthz", method: .GET).status == 200)
+                let health = try await client.send("\(webhook.baseURL)/healthz", method: .GET)
+                #expect(health.status == 200)
+                #expect(health.header("Date")?.hasSuffix(" GMT") == true)
                 #expect(try await client.send("\(webhook.baseURL)/readyz", method: .GET).status == 200)
             }
         }
