@@ -48,13 +48,17 @@ public enum JSONWriter {
 
     /// Appends the contents of a JSON string literal for `string` (without the quotes).
     static func writeEscaped(_ string: String, into output: inout [UInt8]) {
-        // Most strings need no escaping: copy them in one go.
-        if !string.utf8.contains(where: needsEscape) {
-            output.append(contentsOf: string.utf8)
-            return
-        }
-        for byte in string.utf8 {
-            writeEscaped(byte, into: &output)
+        var string = string
+        string.withUTF8 { bytes in
+            // Copied in runs between the bytes that need escaping (most strings have none; a
+            // last-applied-configuration annotation has a quote every few bytes).
+            var run = bytes.startIndex
+            for index in bytes.indices where needsEscape(bytes[index]) {
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<index]))
+                writeEscaped(bytes[index], into: &output)
+                run = index + 1
+            }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run...]))
         }
     }
 

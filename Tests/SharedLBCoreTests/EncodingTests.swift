@@ -16,6 +16,23 @@ struct EncodingTests {
         }
     }
 
+    @Test("strings are escaped wherever the bytes to escape are, and parse back to themselves")
+    func stringEscaping() throws {
+        var output: [UInt8] = []
+        JSONWriter.writeString("\"a\\b\u{01}c\n\"", into: &output)
+        #expect(String(decoding: output, as: UTF8.self) == #""\"a\\b\u0001c\n\"""#)
+        var generator = SplitMix64(seed: 7)
+        let pieces = ["a", "é", "\"", "\\", "\n", "\u{1F}", "\u{7F}", "xyz", "🙂", "\t", "\r", "/"]
+        for _ in 0..<500 {
+            let string = (0..<Int(generator.next() % 12)).map { _ in
+                pieces[Int(generator.next() % UInt64(pieces.count))]
+            }.joined()
+            var encoded: [UInt8] = []
+            JSONWriter.writeString(string, into: &encoded)
+            #expect(try JSONParser.parse(encoded) == .string(string), "\(string.debugDescription)")
+        }
+    }
+
     @Test("the direct patch encoder writes what the generic JSON writer writes")
     func patchEncoding() throws {
         let tricky = "a\"b\\c\n~/é\u{01}"

@@ -244,6 +244,36 @@ struct AdmissionFastPathTests {
         #expect(converted == expected)
     }
 
+    @Test("writes between flushes reach TLS as one buffer of at most a record, in order, promises kept")
+    func coalescing() throws {
+        let tls = RecordingOutbound()  // stands where NIOSSLHandler is
+        let channel = EmbeddedChannel(handlers: [tls, WriteCoalescer()])
+        var completed: [String] = []
+        func write(_ text: String) {
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.assumeIsolated().whenSuccess { completed.append(String(text.prefix(4))) }
+            channel.pipeline.syncOperations.write(NIOAny(IOData.byteBuffer(ByteBuffer(string: text))), promise: promise)
+        }
+        write("head ")
+        write("body")
+        #expect(tls.events.isEmpty)
+        channel.flush()
+        #expect(tls.events == ["head body", "flush"])
+        #expect(completed == ["head", "body"])
+        // A record holds 16 KiB: what would grow past it starts a new buffer.
+        let big = String(repeating: "x", count: 10_000)
+        write(big)
+        write(big)
+        write("tail")
+        channel.flush()
+        #expect(tls.events.dropFirst(2) == ["10000 bytes", "10004 bytes", "flush"])
+        #expect(completed.count == 5)
+        // A close passes what is gathered on first.
+        write("late")
+        channel.close(promise: nil)
+        #expect(tls.events.suffix(2) == ["late", "close"])
+    }
+
     @Test("the Date header is an IMF-fixdate")
     func date() {
         #expect(HTTPDate.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
@@ -332,4 +362,29 @@ struct AdmissionFastPathTests {
     }
 
     enum Unexpected: Error { case fileRegion, truncated }
+}
+
+/// Records the outbound events that reach it: buffers (their text, or their size when large),
+/// flushes and closes.
+private final class RecordingOutbound: ChannelOutboundHandler {
+    typealias OutboundIn = IOData
+
+    private(set) var events: [String] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .byteBuffer(let buffer) = unwrapOutboundIn(data) {
+            events.append(buffer.readableBytes > 100 ? "\(buffer.readableBytes) bytes" : String(buffer: buffer))
+        }
+        context.write(data, promise: promise)
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        events.append("flush")
+        context.flush()
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        events.append("close")
+        context.close(mode: mode, promise: promise)
+    }
 }
