@@ -40,9 +40,13 @@ fi
 # every function it calls (1.4 MiB resident), and the image needs no libstdc++. The swift driver
 # asks for `-lstdc++` itself; a directory holding only the archive, searched before the system's,
 # makes that the static one.
-cxx=$(clang -print-file-name=libstdc++.a 2>/dev/null || true)
+# The toolchain's own clang links; it is next to swift (and on PATH in the official images).
+clang=$(dirname "$(command -v swift)")/clang
+[ -x "$clang" ] || clang=clang
+cxx=$("$clang" -print-file-name=libstdc++.a 2>/dev/null || true)
 if [ ! -f "$cxx" ]; then
-    echo "release-build.sh: no static libstdc++ (libstdc++.a) for clang; install libstdc++-N-dev" >&2
+    echo "release-build.sh: $clang -print-file-name=libstdc++.a found no static libstdc++" \
+        "(install libstdc++-N-dev for the GCC that clang uses)" >&2
     exit 1
 fi
 mkdir -p .build/static-libstdc++

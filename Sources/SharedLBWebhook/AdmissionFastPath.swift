@@ -25,13 +25,15 @@ import NIOSSL
 /// bodies without a Content-Length or over ``AdmissionFastPath/largestBody`` (parsing those
 /// would hold up the event loop's other connections), and a review that arrives while one of
 /// those is still being answered, so answers keep their order. Hummingbird's conversion of
-/// NIO's request heads gives way to ``OriginFormCodec``, and a ``WriteCoalescer`` before TLS
-/// seals each answer in one record.
+/// NIO's request heads gives way to ``OriginFormCodec``, and a ``WriteCoalescer`` after TLS
+/// has each answer sealed in one record. The plain metrics and probes listener uses this
+/// channel too, without the fast path (`responder` nil).
 struct WebhookHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
     let base: HTTP1Channel
-    let responder: WebhookResponder
+    /// Answers `POST /mutate` from the pipeline; nil: Hummingbird answers every request.
+    let responder: WebhookResponder?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let responder = self.responder
@@ -43,10 +45,12 @@ struct WebhookHTTP1Channel: ServerChildChannel {
             if let tls = try? operations.handler(type: NIOSSLServerHandler.self) {
                 try operations.addHandler(WriteCoalescer(), position: .after(tls))
             }
-            let connectionState = try operations.handler(type: HTTPConnectionStateHandler.self)
-            let fastPath = AdmissionFastPath(responder: responder)
-            try operations.addHandler(fastPath, position: .after(connectionState))
-            try operations.addHandler(FlushBeforeClose(fastPath: fastPath), position: .before(connectionState))
+            if let responder {
+                let connectionState = try operations.handler(type: HTTPConnectionStateHandler.self)
+                let fastPath = AdmissionFastPath(responder: responder)
+                try operations.addHandler(fastPath, position: .after(connectionState))
+                try operations.addHandler(FlushBeforeClose(fastPath: fastPath), position: .before(connectionState))
+            }
             return value
         }
     }
@@ -359,8 +363,11 @@ final class WriteCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
         } else if gathered!.readableBytes + buffer.readableBytes <= Self.recordSize {
             gathered!.writeBuffer(&buffer)
         } else {
-            writeGathered(context: context)
-            gathered = buffer
+            // The new buffer starts the next gathering before the last one is written on: a
+            // write from a callback of that write's promise then goes after this one.
+            let (full, fullPromise) = (gathered!, self.promise)
+            (gathered, self.promise) = (buffer, nil)
+            context.write(wrapOutboundOut(.byteBuffer(full)), promise: fullPromise)
         }
         if let promise {
             if let first = self.promise {

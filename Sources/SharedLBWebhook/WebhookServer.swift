@@ -81,7 +81,9 @@ public struct WebhookServer: Sendable {
     private func metricsServer(port: Int) -> some Service {
         let onListening = self.onListening
         return ResponderServer(
-            builder: .http1(),
+            builder: HTTPServerBuilder { hummingbird in
+                WebhookHTTP1Channel(base: HTTP1Channel(responder: hummingbird), responder: nil)
+            },
             address: .hostname(configuration.metricsHost ?? configuration.host, port: port),
             responder: responder(servesMetrics: true),
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,

@@ -244,6 +244,12 @@ struct AdmissionFastPathTests {
         #expect(converted == expected)
     }
 
+    @Test("a target that is not origin-form is converted by NIOHTTPTypesHTTP1: absolute-form becomes a path")
+    func absoluteForm() throws {
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "https://example:8443/mutate?timeout=10s")
+        #expect(try OriginFormCodec.request(head).path == "/mutate?timeout=10s")
+    }
+
     @Test("writes between flushes reach TLS as one buffer of at most a record, in order, promises kept")
     func coalescing() throws {
         let tls = RecordingOutbound()  // stands where NIOSSLHandler is
@@ -268,6 +274,10 @@ struct AdmissionFastPathTests {
         channel.flush()
         #expect(tls.events.dropFirst(2) == ["10000 bytes", "10004 bytes", "flush"])
         #expect(completed.count == 5)
+        // A write larger than a record passes as it is.
+        write(big + big)
+        channel.flush()
+        #expect(tls.events.suffix(2) == ["20000 bytes", "flush"])
         // A close passes what is gathered on first.
         write("late")
         channel.close(promise: nil)
