@@ -363,11 +363,7 @@ final class WriteCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
         } else if gathered!.readableBytes + buffer.readableBytes <= Self.recordSize {
             gathered!.writeBuffer(&buffer)
         } else {
-            // The new buffer starts the next gathering before the last one is written on: a
-            // write from a callback of that write's promise then goes after this one.
-            let (full, fullPromise) = (gathered!, self.promise)
-            (gathered, self.promise) = (buffer, nil)
-            context.write(wrapOutboundOut(.byteBuffer(full)), promise: fullPromise)
+            writeGathered(context: context, startingNext: buffer)
         }
         if let promise {
             if let first = self.promise {
@@ -396,11 +392,13 @@ final class WriteCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
         promise = nil
     }
 
-    private func writeGathered(context: ChannelHandlerContext) {
-        guard let buffer = gathered else { return }
-        let promise = self.promise
-        gathered = nil
-        self.promise = nil
-        context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
+    /// Writes what is gathered on, `next` (if any) starting the next gathering first: a write
+    /// from a callback of the written promise then goes after it, in order.
+    private func writeGathered(context: ChannelHandlerContext, startingNext next: ByteBuffer? = nil) {
+        let (buffer, promise) = (gathered, self.promise)
+        (gathered, self.promise) = (next, nil)
+        if let buffer {
+            context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
+        }
     }
 }

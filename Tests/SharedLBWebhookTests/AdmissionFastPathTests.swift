@@ -228,11 +228,8 @@ struct AdmissionFastPathTests {
     }
 
     @Test(
-        "request heads convert as NIOHTTPTypesHTTP1 converts them; origin-form targets skip its URL parse",
-        arguments: [
-            "/mutate", "/mutate?timeout=10s", "/", "//host/path", "/%zz?a=%", "/a:b@c", "*", "http://h:8080/p?q=1",
-            "https://h", "h:443", "",
-        ])
+        "origin-form request heads convert as NIOHTTPTypesHTTP1 converts them, without its URL parse",
+        arguments: ["/mutate", "/mutate?timeout=10s", "/", "//host/path", "/%zz?a=%", "/a:b@c"])
     func originForm(_ target: String) throws {
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: target)
         head.headers.add(name: "Host", value: "example:8443")
