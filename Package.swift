@@ -244,6 +244,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Test support: real control planes (etcd, kube-apiserver, kube-controller-manager, kube-proxy)
+        // from SHAREDLB_KUBE_ASSETS, as controller-runtime's envtest starts them. Never in the product.
+        .target(
+            name: "SharedLBEnvtest",
+            dependencies: [
+                "SharedLBKubernetes",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/SharedLBEnvtest",
+            swiftSettings: strict
+        ),
         // The real webhook, API server and client together, over TLS.
         .testTarget(
             name: "SharedLBIntegrationTests",
@@ -256,6 +272,7 @@ let package = Package(
                 "SharedLBWebhook",
                 "SharedLBAPIServer",
                 "SharedLBKubernetes",
+                "SharedLBEnvtest",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
