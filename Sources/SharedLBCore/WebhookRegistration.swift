@@ -100,7 +100,10 @@ public struct WebhookRegistration: Sendable {
 
 // The wire shapes, with Kubernetes' field names; `nil` fields are omitted when encoded.
 
-public struct MutatingWebhookConfiguration: Codable, Sendable, Equatable {
+public struct MutatingWebhookConfiguration: KubernetesObject, Equatable {
+    public static let descriptor = ResourceDescriptor(
+        group: "admissionregistration.k8s.io", version: "v1", plural: "mutatingwebhookconfigurations",
+        kind: "MutatingWebhookConfiguration", namespaced: false)
     public var apiVersion = "admissionregistration.k8s.io/v1"
     public var kind = "MutatingWebhookConfiguration"
     public var metadata: ObjectMeta

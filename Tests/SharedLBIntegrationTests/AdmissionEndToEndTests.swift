@@ -9,17 +9,6 @@ import SharedLBKubernetes
 import SharedLBWebhook
 import Testing
 
-/// The in-repo API server calling the real `sharedlb webhook` over TLS, as kube-apiserver would.
-typealias Environment = LocalCluster
-
-extension LocalCluster {
-    static func run(_ body: @escaping @Sendable (LocalCluster) async throws -> Void) async throws {
-        var logger = Logger(label: "test.e2e")
-        logger.logLevel = .warning
-        try await run(logger: logger, body)
-    }
-}
-
 func loadBalancer(_ name: String, namespace: String) -> KubeService {
     KubeService(
         metadata: ObjectMeta(name: name, namespace: namespace),
@@ -28,12 +17,14 @@ func loadBalancer(_ name: String, namespace: String) -> KubeService {
             selector: ["app": name]))
 }
 
-@Suite("API server → sharedlb webhook over TLS")
+@Suite("API server (in-repo and real) → sharedlb webhook over TLS")
 struct AdmissionEndToEndTests {
-    @Test("a LoadBalancer create comes back stored as a managed ClusterIP Service; excluded namespaces are not called")
-    func converted() async throws {
-        try await Environment.run { environment in
-            try environment.register(failurePolicy: .fail)
+    @Test(
+        "a LoadBalancer create comes back stored as a managed ClusterIP Service; excluded namespaces are not called",
+        arguments: Backend.all)
+    func converted(backend: Backend) async throws {
+        try await TestEnvironment.run(on: backend) { environment in
+            try await environment.register(failurePolicy: .fail)
             let client = environment.client
             _ = try await client.create(Namespace(metadata: ObjectMeta(name: "team-a")))
             let created = try await client.create(loadBalancer("db", namespace: "team-a"))
@@ -61,9 +52,9 @@ struct AdmissionEndToEndTests {
         "registered by Service as the manifests do: routed to its endpoint over TLS for <name>.<namespace>.svc; without a ready endpoint the failure policy applies"
     )
     func serviceReference() async throws {
-        try await Environment.run { environment in
+        try await TestEnvironment.run(on: .mock) { environment in
             let client = environment.client
-            try await environment.registerAsService(failurePolicy: .fail)
+            try await environment.local!.registerAsService(failurePolicy: .fail)
             let created = try await client.create(loadBalancer("db", namespace: "default"))
             #expect(created.spec?.type == "ClusterIP")
             #expect(created.metadata.labels?[SharedLBNames.managedLabel] == "true")
@@ -81,12 +72,12 @@ struct AdmissionEndToEndTests {
         }
     }
 
-    @Test("a webhook that is down: Fail rejects the create, Ignore lets it through unconverted")
-    func webhookDown() async throws {
-        try await Environment.run { environment in
+    @Test("a webhook that is down: Fail rejects the create, Ignore lets it through unconverted", arguments: Backend.all)
+    func webhookDown(backend: Backend) async throws {
+        try await TestEnvironment.run(on: backend) { environment in
             let client = environment.client
             // Nothing listens on port 1.
-            try environment.register(url: "https://127.0.0.1:1/mutate", failurePolicy: .fail, name: "down-fail")
+            try await environment.register(url: "https://127.0.0.1:1/mutate", failurePolicy: .fail, name: "down-fail")
             await #expect {
                 try await client.create(loadBalancer("blocked", namespace: "default"))
             } throws: { error in
@@ -94,21 +85,24 @@ struct AdmissionEndToEndTests {
                 return error?.code == 500
                     && error?.message.contains("failed calling webhook \"services.sharedlb.io\"") == true
             }
-            _ = try environment.handler.store.delete(.mutatingWebhookConfigurations, namespace: "", name: "down-fail")
-            try environment.register(url: "https://127.0.0.1:1/mutate", failurePolicy: .ignore, name: "down-ignore")
+            try await environment.unregister("down-fail")
+            try await environment.register(
+                url: "https://127.0.0.1:1/mutate", failurePolicy: .ignore, name: "down-ignore")
             let created = try await client.create(loadBalancer("through", namespace: "default"))
             #expect(created.spec?.type == "LoadBalancer")
             #expect(created.spec?.ports?.first?.nodePort != nil)
         }
     }
 
+    // matchConditions: beta and on by default from 1.28 (GA 1.30); older servers drop the field.
     @Test(
-        "fail-closed with matchConditions (the fail-closed overlay): while the webhook is down only LoadBalancer writes are refused"
+        "fail-closed with matchConditions (the fail-closed overlay): while the webhook is down only LoadBalancer writes are refused",
+        arguments: Backend.all(from: 28)
     )
-    func failClosedOnlyForLoadBalancers() async throws {
-        try await Environment.run { environment in
+    func failClosedOnlyForLoadBalancers(backend: Backend) async throws {
+        try await TestEnvironment.run(on: backend) { environment in
             let client = environment.client
-            try environment.register(
+            try await environment.register(
                 url: "https://127.0.0.1:1/mutate", failurePolicy: .fail, name: "down", matchConditions: true)
             var clusterIP = loadBalancer("internal", namespace: "default")
             clusterIP.spec?.type = "ClusterIP"
@@ -128,8 +122,8 @@ struct AdmissionEndToEndTests {
                 try await client.get(KubeService.self, namespace: "default", name: "internal").spec?.type == "ClusterIP"
             )
             // With the webhook up, the same LoadBalancer is converted.
-            _ = try environment.handler.store.delete(.mutatingWebhookConfigurations, namespace: "", name: "down")
-            try environment.register(failurePolicy: .fail, matchConditions: true)
+            try await environment.unregister("down")
+            try await environment.register(failurePolicy: .fail, matchConditions: true)
             let converted = try await client.create(loadBalancer("shared", namespace: "default"))
             #expect(converted.spec?.type == "ClusterIP")
             #expect(converted.metadata.labels?[SharedLBNames.managedLabel] == "true")
@@ -137,17 +131,21 @@ struct AdmissionEndToEndTests {
         }
     }
 
-    @Test("status writes never call the webhook")
-    func statusNotAdmitted() async throws {
-        try await Environment.run { environment in
-            try environment.register(failurePolicy: .fail)
+    @Test("status writes never call the webhook", arguments: Backend.all)
+    func statusNotAdmitted(backend: Backend) async throws {
+        try await TestEnvironment.run(on: backend) { environment in
+            try await environment.register(failurePolicy: .fail)
             let client = environment.client
             _ = try await client.create(loadBalancer("db", namespace: "default"))
             let before = String(decoding: environment.webhookMetrics.exposition(), as: UTF8.self)
-            let ingress = try JSONParser.parse(
-                Array(#"{"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.9"}]}}}"#.utf8))
-            _ = try await client.patch(
-                KubeService.self, namespace: "default", name: "db", patch: .merge(ingress), subresource: "status")
+            // (Not status.loadBalancer: on a ClusterIP Service 1.29+ refuse it.)
+            let condition = try JSONParser.parse(
+                Array(
+                    #"{"status":{"conditions":[{"type":"Probed","status":"True","lastTransitionTime":"2026-01-01T00:00:00Z","reason":"Test","message":"a status write"}]}}"#
+                        .utf8))
+            let written = try await client.patch(
+                KubeService.self, namespace: "default", name: "db", patch: .merge(condition), subresource: "status")
+            #expect(written.metadata.resourceVersion != nil)
             let after = String(decoding: environment.webhookMetrics.exposition(), as: UTF8.self)
             #expect(before.contains(#"operation="UPDATE",result="unchanged"} 0"#))
             #expect(after.contains(#"operation="UPDATE",result="unchanged"} 0"#))

@@ -9,10 +9,11 @@ import Testing
 @Suite("Allocator against the API server, with the real webhook registered")
 struct AllocatorEndToEndTests {
     @Test(
-        "ordinary LoadBalancer Services share LBs: conflicts spill, UDP splits, settings separate pools, results reported"
+        "ordinary LoadBalancer Services share LBs: conflicts spill, UDP splits, settings separate pools, results reported",
+        arguments: Backend.all
     )
-    func placesAndReports() async throws {
-        try await Cluster.run { cluster in
+    func placesAndReports(backend: Backend) async throws {
+        try await Cluster.run(on: backend) { cluster in
             let client = cluster.client
             _ = try await client.create(loadBalancer("db", namespace: "team-a", ports: [(5432, "TCP")]))
             _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP"), (443, "TCP")]))
@@ -73,9 +74,9 @@ struct AllocatorEndToEndTests {
         }
     }
 
-    @Test("a restarted allocator rebuilds from the ledger and writes nothing: the ledger's bytes are identical")
-    func restart() async throws {
-        try await Cluster.run { cluster in
+    @Test("a restarted allocator rebuilds from the ledger and writes nothing: the ledger's bytes are identical", arguments: Backend.all)
+    func restart(backend: Backend) async throws {
+        try await Cluster.run(on: backend) { cluster in
             let client = cluster.client
             for (index, namespace) in ["team-a", "team-b"].enumerated() {
                 _ = try await client.create(loadBalancer("db", namespace: namespace, ports: [(5432, "TCP")]))
@@ -86,10 +87,11 @@ struct AllocatorEndToEndTests {
             try await cluster.settle()
             let before = try await cluster.ledger()
             cluster.kill(0)
-            cluster.handler.requestLog.removeAll()
+            let marker = try cluster.writeMarker()
             // A fresh allocator, same cluster.
             let fresh = Allocator(
-                client: client, configuration: testConfiguration(identity: "fresh"), logger: .init(label: "fresh"))
+                client: cluster.allocatorClient, configuration: testConfiguration(identity: "fresh"),
+                logger: .init(label: "fresh"))
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { try? await fresh.run() }
                 var passes = fresh.reconciled.makeAsyncIterator()
@@ -97,15 +99,15 @@ struct AllocatorEndToEndTests {
                 group.cancelAll()
             }
             #expect(try await cluster.ledger() == before)
-            let writes = cluster.handler.requestLog.all.filter { $0.isWrite && $0.resource != "namespaces" }
+            let writes = try cluster.allocatorWrites(after: marker)
             #expect(writes.isEmpty, "a restart wrote \(writes)")
             #expect(try await cluster.audit() == [])
         }
     }
 
-    @Test("port changes keep the LB and untouched ports; deletion and opt-out release and clear the results")
-    func changesAndRelease() async throws {
-        try await Cluster.run { cluster in
+    @Test("port changes keep the LB and untouched ports; deletion and opt-out release and clear the results", arguments: Backend.all)
+    func changesAndRelease(backend: Backend) async throws {
+        try await Cluster.run(on: backend) { cluster in
             let client = cluster.client
             _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP"), (443, "TCP")]))
             _ = try await client.create(loadBalancer("db", namespace: "team-a", ports: [(5432, "TCP")]))
@@ -148,9 +150,9 @@ struct AllocatorEndToEndTests {
         }
     }
 
-    @Test("remap: a member whose port is taken shares the LB on another port, and is told the real one")
-    func remap() async throws {
-        try await Cluster.run { cluster in
+    @Test("remap: a member whose port is taken shares the LB on another port, and is told the real one", arguments: Backend.all)
+    func remap(backend: Backend) async throws {
+        try await Cluster.run(on: backend) { cluster in
             let client = cluster.client
             _ = try await client.create(loadBalancer("first", namespace: "team-a", ports: [(80, "TCP")]))
             try await cluster.waitForEndpoints(["team-a/first"])
@@ -168,10 +170,10 @@ struct AllocatorEndToEndTests {
         }
     }
 
-    @Test("an emptied shared LB is deleted after the grace period, its shard with it")
-    func emptiedLBCollected() async throws {
+    @Test("an emptied shared LB is deleted after the grace period, its shard with it", arguments: Backend.all)
+    func emptiedLBCollected(backend: Backend) async throws {
         let configuration = testConfiguration(identity: "allocator").with { $0.emptyGracePeriod = .milliseconds(300) }
-        try await Cluster.run(configuration: configuration) { cluster in
+        try await Cluster.run(on: backend, configuration: configuration) { cluster in
             let client = cluster.client
             _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
             try await cluster.waitForEndpoints(["team-a/web"])
@@ -186,12 +188,12 @@ struct AllocatorEndToEndTests {
         }
     }
 
-    @Test("capacity: a member that does not fit gets sharedlb.io/error and a Warning, and is placed when room appears")
-    func capacityAndRetry() async throws {
+    @Test("capacity: a member that does not fit gets sharedlb.io/error and a Warning, and is placed when room appears", arguments: Backend.all)
+    func capacityAndRetry(backend: Backend) async throws {
         let configuration = testConfiguration(identity: "allocator").with {
             $0.placement = PlacementConfiguration(maximumPortsPerLB: 2, maximumLBsPerPool: 1)
         }
-        try await Cluster.run(configuration: configuration) { cluster in
+        try await Cluster.run(on: backend, configuration: configuration) { cluster in
             let client = cluster.client
             _ = try await client.create(loadBalancer("a", namespace: "team-a", ports: [(1000, "TCP"), (1001, "TCP")]))
             try await cluster.waitForEndpoints(["team-a/a"])
@@ -212,9 +214,9 @@ struct AllocatorEndToEndTests {
 
 @Suite("sharedlb restore against the API server, with the webhook still registered")
 struct RestoreEndToEndTests {
-    @Test("every member becomes the LoadBalancer it asked for, source ranges included, and the webhook leaves it alone")
-    func restore() async throws {
-        try await Cluster.run { cluster in
+    @Test("every member becomes the LoadBalancer it asked for, source ranges included, and the webhook leaves it alone", arguments: Backend.all)
+    func restore(backend: Backend) async throws {
+        try await Cluster.run(on: backend) { cluster in
             let client = cluster.client
             _ = try await client.create(
                 loadBalancer("db", namespace: "team-a", ports: [(5432, "TCP")], sourceRanges: ["10.0.0.0/8"]))
@@ -272,10 +274,11 @@ struct CoreEvent: KubernetesObject {
 @Suite("Allocator: the cloud's verdict on a shared LB")
 struct CloudFailureTests {
     @Test(
-        "a SyncLoadBalancerFailed Event (core/v1, as the service controller records it) is reported to the members; a later success clears it"
+        "a SyncLoadBalancerFailed Event (core/v1, as the service controller records it) is reported to the members; a later success clears it",
+        arguments: Backend.all
     )
-    func cloudFailure() async throws {
-        try await Cluster.run { cluster in
+    func cloudFailure(backend: Backend) async throws {
+        try await Cluster.run(on: backend) { cluster in
             let client = cluster.client
             _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
             try await cluster.waitForEndpoints(["team-a/web"])

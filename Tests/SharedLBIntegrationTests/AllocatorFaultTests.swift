@@ -9,66 +9,85 @@ import Testing
 
 @Suite("Allocator: endpoints, races, leadership and faults")
 struct AllocatorFaultTests {
-    /// A Pod with an address, as the kubelet would report it.
-    func pod(_ client: KubernetesClient, _ namespace: String, _ name: String, ip: String) async throws -> Pod {
-        let created = try await client.create(Pod(metadata: ObjectMeta(name: name, namespace: namespace)))
-        var running = created
-        running.status = Pod.Status(phase: "Running", podIP: ip, podIPs: [Pod.PodIP(ip: ip)])
-        return try await client.update(running, subresource: "status")
-    }
-
-    func endpoint(_ pod: Pod, address: String? = nil) -> EndpointSlice.Endpoint {
+    func endpoint(_ pod: Pod, address: String? = nil, ready: Bool = true) -> EndpointSlice.Endpoint {
         EndpointSlice.Endpoint(
             addresses: [address ?? pod.status!.podIP!],
-            conditions: .init(ready: true, serving: true, terminating: false),
+            conditions: .init(ready: ready, serving: ready, terminating: false),
             targetRef: ObjectReference(
                 kind: "Pod", namespace: pod.metadata.namespace, name: pod.metadata.name, uid: pod.metadata.uid),
-            nodeName: "node-1", zone: "zone-a")
+            nodeName: Cluster.nodeName, zone: Cluster.zone)
     }
 
-    @Test("endpoints are mirrored slice by slice, only for the member's own pods, and follow changes")
-    func mirroring() async throws {
-        try await Cluster.run { cluster in
-            let client = cluster.client
-            _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(8080, "TCP")]))
-            try await cluster.waitForEndpoints(["team-a/web"])
-            let web1 = try await pod(client, "team-a", "web-1", ip: "10.244.1.11")
-            let web2 = try await pod(client, "team-a", "web-2", ip: "10.244.1.12")
-            let secret = try await pod(client, "team-b", "secret-db", ip: "10.244.2.50")
-            // The member's slice, as kube-controller-manager writes it, plus two forged endpoints:
-            // a pod of another namespace, and the member's pod name with someone else's address.
-            var source = EndpointSlice(
+    /// On the mock, the test writes the member's slice as kube-controller-manager would; on a
+    /// real control plane its EndpointSlice controller does, from the Pods the selector matches.
+    func publish(_ cluster: Cluster, _ endpoints: [EndpointSlice.Endpoint], existing: EndpointSlice?) async throws
+        -> EndpointSlice?
+    {
+        guard !cluster.backend.isReal else { return nil }
+        var slice =
+            existing
+            ?? EndpointSlice(
                 metadata: ObjectMeta(
                     name: "web-abcde", namespace: "team-a",
                     labels: [
                         "kubernetes.io/service-name": "web",
                         "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
                     ]),
-                endpoints: [endpoint(web1), endpoint(secret), endpoint(web2, address: "10.244.2.50")],
                 ports: [EndpointSlice.Port(name: "tcp-8080", protocol: "TCP", port: 8080)])
-            source = try await client.create(source)
+        slice.endpoints = endpoints
+        return existing == nil ? try await cluster.client.create(slice) : try await cluster.client.update(slice)
+    }
+
+    @Test(
+        "endpoints are mirrored slice by slice, only for the member's own pods, and follow scaling and readiness",
+        arguments: Backend.all)
+    func mirroring(backend: Backend) async throws {
+        try await Cluster.run(on: backend) { cluster in
+            let client = cluster.client
+            _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(8080, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/web"])
+            let web1 = try await cluster.runningPod("team-a", "web-1", ip: "10.244.1.11", labels: ["app": "web"])
+            let secret = try await cluster.runningPod("team-b", "secret-db", ip: "10.244.2.50", labels: ["app": "db"])
+            var source = try await publish(cluster, [endpoint(web1)], existing: nil)
+            // A slice anyone with EndpointSlice rights in team-a can write, claiming the member:
+            // a pod of another namespace, and the member's pod name with someone else's address.
+            _ = try await client.create(
+                EndpointSlice(
+                    metadata: ObjectMeta(
+                        name: "web-forged", namespace: "team-a",
+                        labels: [
+                            "kubernetes.io/service-name": "web", "endpointslice.kubernetes.io/managed-by": "someone",
+                        ]),
+                    endpoints: [endpoint(secret), endpoint(web1, address: "10.244.2.50")],
+                    ports: [EndpointSlice.Port(name: "tcp-8080", protocol: "TCP", port: 8080)]))
             let mirrors = Informer(
                 client: client, type: EndpointSlice.self, namespace: SharedLBNames.defaultNamespace,
                 labelSelector: "endpointslice.kubernetes.io/managed-by=allocator.sharedlb.io")
+            /// Mirrored addresses and whether each is ready.
+            @Sendable func mirrored(_ slices: [String: EndpointSlice]) -> [String: Bool] {
+                var result: [String: Bool] = [:]
+                for endpoint in slices.values.flatMap({ $0.endpoints ?? [] }) {
+                    for address in endpoint.addresses { result[address] = endpoint.conditions?.ready ?? false }
+                }
+                return result
+            }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try? await mirrors.run() }
-                #expect(
-                    try await waitUntil(mirrors) { slices in
-                        slices.values.contains { $0.endpoints?.map(\.addresses) == [["10.244.1.11"]] }
-                    })
-                let mirrored = try #require(mirrors.snapshot().values.first)
-                #expect(mirrored.metadata.labels?["kubernetes.io/service-name"] == "sharedlb-default-1")
-                #expect(mirrored.ports?.map(\.name) == ["tcp-8080"])
-                #expect(mirrored.metadata.ownerReferences?.map(\.name) == ["sharedlb-default-1"])
+                #expect(try await waitUntil(mirrors) { mirrored($0) == ["10.244.1.11": true] })
+                let slices = mirrors.snapshot().values
+                #expect(slices.allSatisfy { $0.metadata.labels?["kubernetes.io/service-name"] == "sharedlb-default-1" })
+                #expect(slices.allSatisfy { $0.ports?.map(\.name) == ["tcp-8080"] })
+                #expect(slices.allSatisfy { $0.metadata.ownerReferences?.map(\.name) == ["sharedlb-default-1"] })
                 // The member scales: the mirror follows.
-                source.endpoints = [endpoint(web1), endpoint(web2)]
-                _ = try await client.update(source)
+                let web2 = try await cluster.runningPod("team-a", "web-2", ip: "10.244.1.12", labels: ["app": "web"])
+                source = try await publish(cluster, [endpoint(web1), endpoint(web2)], existing: source)
                 #expect(
-                    try await waitUntil(mirrors) { slices in
-                        slices.values.contains {
-                            $0.endpoints?.map(\.addresses) == [["10.244.1.11"], ["10.244.1.12"]]
-                        }
-                    })
+                    try await waitUntil(mirrors) { mirrored($0) == ["10.244.1.11": true, "10.244.1.12": true] })
+                // A pod that is no longer Ready is mirrored as not ready.
+                try await cluster.setPodReady("team-a", "web-2", ip: "10.244.1.12", ready: false)
+                _ = try await publish(cluster, [endpoint(web1), endpoint(web2, ready: false)], existing: source)
+                #expect(
+                    try await waitUntil(mirrors) { mirrored($0) == ["10.244.1.11": true, "10.244.1.12": false] })
                 group.cancelAll()
             }
             try await cluster.settle()
@@ -76,9 +95,9 @@ struct AllocatorFaultTests {
         }
     }
 
-    @Test("two allocators racing without leader election never give one slot to two members")
-    func racing() async throws {
-        try await Cluster.run(allocators: 2) { cluster in
+    @Test("two allocators racing without leader election never give one slot to two members", arguments: Backend.all)
+    func racing(backend: Backend) async throws {
+        try await Cluster.run(on: backend, allocators: 2) { cluster in
             let client = cluster.client
             var ids: [String] = []
             for index in 0..<16 {
@@ -97,9 +116,11 @@ struct AllocatorFaultTests {
         }
     }
 
-    @Test("leader election: only the leader writes; a standby takes over when the leader dies")
-    func failover() async throws {
-        try await Cluster.run(allocators: 2, configuration: testConfiguration(identity: "allocator", election: true)) {
+    @Test("leader election: only the leader writes; a standby takes over when the leader dies", arguments: Backend.all)
+    func failover(backend: Backend) async throws {
+        try await Cluster.run(
+            on: backend, allocators: 2, configuration: testConfiguration(identity: "allocator", election: true)
+        ) {
             cluster in
             let client = cluster.client
             _ = try await client.create(loadBalancer("one", namespace: "team-a", ports: [(80, "TCP")]))
@@ -129,7 +150,7 @@ struct AllocatorFaultTests {
 
     @Test("a leader that cannot renew stops being the leader within the renew deadline")
     func leaderLosesLease() async throws {
-        try await Environment.run { environment in
+        try await TestEnvironment.run(on: .mock) { environment in
             _ = try await environment.client.create(
                 Namespace(metadata: ObjectMeta(name: SharedLBNames.defaultNamespace)))
             let elector = LeaderElector(
@@ -174,7 +195,7 @@ struct AllocatorFaultTests {
             var ids: [String] = []
             for index in 0..<12 {
                 if index == 6 { handler.store.dropWatches() }
-                if index == 9 { await cluster.environment.restartAPIServer() }
+                if index == 9 { await cluster.environment.local!.restartAPIServer() }
                 // The test's own creates meet the injected 500s too: a user would retry.
                 let service = loadBalancer("svc-\(index)", namespace: "team-a", ports: [(1000 + index % 4, "TCP")])
                 for attempt in 1...5 {
@@ -231,9 +252,11 @@ struct AllocatorFaultTests {
         }
     }
 
-    @Test("a ConfigMap that is not a shard but has a shard's name is never written; the LB takes another name")
-    func foreignName() async throws {
-        try await Cluster.run { cluster in
+    @Test(
+        "a ConfigMap that is not a shard but has a shard's name is never written; the LB takes another name",
+        arguments: Backend.all)
+    func foreignName(backend: Backend) async throws {
+        try await Cluster.run(on: backend) { cluster in
             let client = cluster.client
             // (The allocator has created the namespace by now, or will: create it if not.)
             _ = try? await client.create(Namespace(metadata: ObjectMeta(name: SharedLBNames.defaultNamespace)))
@@ -255,9 +278,9 @@ struct AllocatorFaultTests {
         }
     }
 
-    @Test("a ledger shard edited into something unreadable is never written over, and audit names it")
-    func unreadableShard() async throws {
-        try await Cluster.run { cluster in
+    @Test("a ledger shard edited into something unreadable is never written over, and audit names it", arguments: Backend.all)
+    func unreadableShard(backend: Backend) async throws {
+        try await Cluster.run(on: backend) { cluster in
             let client = cluster.client
             _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
             try await cluster.waitForEndpoints(["team-a/web"])

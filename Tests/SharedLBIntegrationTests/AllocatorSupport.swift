@@ -35,18 +35,27 @@ func waitUntil<Object: KubernetesObject>(
 
 /// Allocators beside an environment, a cloud provider that gives each shared LB an address,
 /// and an informer over every Service for the test to wait on.
+///
+/// On a real control plane the allocators run as the manifests' ServiceAccount, with only the
+/// manifests' RBAC and a token from the TokenRequest API; the audit log must show no request of
+/// theirs refused.
 struct Cluster: Sendable {
-    let environment: Environment
+    let environment: TestEnvironment
     let services: Informer<KubeService>
     let allocators: [Allocator]
     let kills: [AsyncStream<Void>.Continuation]
+    /// The client the allocators use.
+    let allocatorClient: KubernetesClient
+
+    /// The allocators' user in a real API server's audit log.
+    static let allocatorUser = "system:serviceaccount:\(SharedLBNames.defaultNamespace):sharedlb-allocator"
 
     var client: KubernetesClient { environment.client }
     var handler: APIHandler { environment.handler }
+    var backend: Backend { environment.backend }
 
     /// Stops allocator `index` as if its process died (no clean-up, no Lease release).
     func kill(_ index: Int) { kills[index].yield() }
-
     /// Waits until every listed member carries an endpoint (or, with `failing`, an error).
     func waitForEndpoints(_ ids: [String], failing: [String] = [], timeout: Duration = .seconds(20)) async throws {
         let converged = try await waitUntil(services, timeout: timeout) { snapshot in
@@ -101,26 +110,28 @@ struct Cluster: Sendable {
 
     /// Runs `count` allocators, each with `configuration` under its own identity, until `body` returns.
     static func run(
-        allocators count: Int = 1, registerWebhook: Bool = true,
+        on backend: Backend = .mock, allocators count: Int = 1, registerWebhook: Bool = true,
         configuration: AllocatorConfiguration = testConfiguration(identity: "allocator"),
         _ body: @Sendable @escaping (Cluster) async throws -> Void
     ) async throws {
-        try await Environment.run { environment in
-            if registerWebhook { try environment.register(failurePolicy: .fail) }
+        try await TestEnvironment.run(on: backend) { environment in
+            if registerWebhook { try await environment.register(failurePolicy: .fail) }
             let logger = {
                 var logger = Logger(label: "test.allocator")
                 logger.logLevel = .warning
                 return logger
             }()
             let client = environment.client
+            let allocatorClient = try await allocatorClient(environment)
             let allocators = (0..<count).map {
-                Allocator(client: client, configuration: configuration.named("allocator-\($0)"), logger: logger)
+                Allocator(client: allocatorClient, configuration: configuration.named("allocator-\($0)"), logger: logger)
             }
             let streams = (0..<count).map { _ in AsyncStream.makeStream(of: Void.self) }
             let services = Informer(
                 client: client, type: KubeService.self, namespace: nil, labelSelector: nil, logger: logger)
             let cluster = Cluster(
-                environment: environment, services: services, allocators: allocators, kills: streams.map(\.1))
+                environment: environment, services: services, allocators: allocators, kills: streams.map(\.1),
+                allocatorClient: allocatorClient)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (allocator, stream) in zip(allocators, streams.map(\.0)) {
                     group.addTask {
@@ -140,9 +151,47 @@ struct Cluster: Sendable {
                 try await body(cluster)
                 group.cancelAll()
             }
+            if allocatorClient !== client { try await allocatorClient.shutdown() }
+            if let plane = environment.plane {
+                let refused = try plane.auditEvents().filter { $0.username == allocatorUser && $0.code == 403 }
+                #expect(refused.isEmpty, "the manifests' RBAC refused the allocator: \(refused)")
+            }
         }
     }
 
+    /// The allocators' client: the test's own on the mock; on a real control plane the
+    /// manifests' ServiceAccount and RBAC, applied with kubectl, and a TokenRequest token.
+    static func allocatorClient(_ environment: TestEnvironment) async throws -> KubernetesClient {
+        guard let plane = environment.plane else { return environment.client }
+        for manifest in ["manifests/webhook/namespace.yaml", "manifests/allocator/rbac.yaml"] {
+            let applied = try await plane.kubectl(["apply", "-f", repositoryRoot.appending(path: manifest).path])
+            try #require(applied.succeeded, "kubectl apply -f \(manifest): \(applied)")
+        }
+        let token = try await plane.serviceAccountToken(
+            namespace: SharedLBNames.defaultNamespace, name: "sharedlb-allocator")
+        return try KubernetesClient(
+            configuration: ClientConfiguration(
+                server: plane.server, certificateAuthorityPEM: plane.caCertificatePEM, credentials: .token(token)))
+    }
+
+    /// Writes of the allocators after `marker` (from ``writeMarker()``): the in-repo server's
+    /// request log, or the real API server's audit log. Namespace creation is left out.
+    func allocatorWrites(after marker: Int) throws -> [String] {
+        if let plane = environment.plane {
+            return try plane.auditEvents().dropFirst(marker).filter {
+                $0.username == Self.allocatorUser && $0.isWrite
+            }.map(\.description)
+        }
+        return handler.requestLog.all.dropFirst(marker).filter { $0.isWrite && $0.resource != "namespaces" }.map {
+            "\($0.verb) \($0.resource) \($0.namespace)/\($0.name)"
+        }
+    }
+
+    /// Where the request or audit log stands now.
+    func writeMarker() throws -> Int {
+        if let plane = environment.plane { return try plane.auditEvents().count }
+        return handler.requestLog.all.count
+    }
 }
 
 extension AllocatorConfiguration {
