@@ -133,6 +133,21 @@ public struct ServiceStrategy: Sendable {
                 causes.append(.forbidden("\(path).nodePort", "may not be used when `type` is 'ClusterIP'"))
             }
         }
+        if type == "LoadBalancer" {
+            // Refused until v1.33 (kubernetes/kubernetes#129174); this server is v1.24.
+            for (index, port) in ports.enumerated() where port["port"].flatMap(Self.integer) == 10250 {
+                causes.append(
+                    .invalid(
+                        "spec.ports[\(index)]", value: .number("10250"),
+                        "may not expose port 10250 externally since it is used by kubelet"))
+            }
+            if headless {
+                causes.append(
+                    .invalid(
+                        "spec.clusterIPs[0]", value: .string("None"),
+                        "may not be set to 'None' for LoadBalancer services"))
+            }
+        }
         if type == "LoadBalancer" && !allowsMixedProtocolLoadBalancers {
             let protocols = Set(ports.compactMap { $0["protocol"]?.stringValue })
             if protocols.count > 1 {
@@ -144,10 +159,7 @@ public struct ServiceStrategy: Sendable {
                         field: "spec.ports"))
             }
         }
-        if let ranges = spec["loadBalancerSourceRanges"]?.arrayValue, !ranges.isEmpty, type != "LoadBalancer" {
-            // v1.24 names this path with a capital L.
-            causes.append(.forbidden("spec.LoadBalancerSourceRanges", Self.lbOnlyMessage))
-        }
+        causes += sourceRangeCauses(service, type: type)
         if spec["allocateLoadBalancerNodePorts"].map({ !$0.isNull }) == true, type != "LoadBalancer" {
             causes.append(.forbidden("spec.allocateLoadBalancerNodePorts", Self.lbOnlyMessage))
         }
@@ -156,6 +168,12 @@ public struct ServiceStrategy: Sendable {
         }
         if let loadBalancerClass = spec["loadBalancerClass"], !loadBalancerClass.isNull, type != "LoadBalancer" {
             causes.append(.forbidden("spec.loadBalancerClass", "may only be used when service type is 'LoadBalancer'"))
+        }
+        if type == "NodePort" || type == "LoadBalancer", let policy = spec["externalTrafficPolicy"]?.stringValue,
+            policy != "Cluster", policy != "Local"
+        {
+            causes.append(
+                .notSupported("spec.externalTrafficPolicy", value: .string(policy), supported: ["Cluster", "Local"]))
         }
         if let policy = spec["externalTrafficPolicy"], policy != .string(""), !policy.isNull,
             type != "NodePort" && type != "LoadBalancer"
@@ -172,6 +190,37 @@ public struct ServiceStrategy: Sendable {
                 .invalid(
                     "spec.healthCheckNodePort", value: healthCheck,
                     "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"))
+        }
+        return causes
+    }
+
+    /// `spec.loadBalancerSourceRanges`, or else the source-ranges annotation: only on a
+    /// LoadBalancer, and only CIDRs (v1.24 names the field path with a capital L and prints the
+    /// list as Go's `%v`).
+    func sourceRangeCauses(_ service: JSONValue, type: String) -> [APIStatus.Cause] {
+        let ranges = (service["spec"]?["loadBalancerSourceRanges"]?.arrayValue ?? []).compactMap(\.stringValue)
+        let annotation = service["metadata"]?["annotations"]?[LoadBalancerValidation.sourceRangesAnnotation]?
+            .stringValue
+        guard !ranges.isEmpty || annotation != nil else { return [] }
+        let field: String
+        let value: String
+        let valid: Bool
+        if !ranges.isEmpty {
+            field = "spec.LoadBalancerSourceRanges"
+            value = "[\(ranges.joined(separator: " "))]"
+            valid = ranges.allSatisfy { LoadBalancerValidation.isCIDR($0) }
+        } else {
+            field = "metadata.annotations[\(LoadBalancerValidation.sourceRangesAnnotation)]"
+            value = annotation ?? ""
+            valid = LoadBalancerValidation.isSourceRangeList(value)
+        }
+        var causes: [APIStatus.Cause] = []
+        if type != "LoadBalancer" { causes.append(.forbidden(field, Self.lbOnlyMessage)) }
+        if !valid {
+            causes.append(
+                .invalid(
+                    field, value: .string(value),
+                    "must be a list of IP ranges. For example, 10.240.0.0/24,10.250.0.0/24 "))
         }
         return causes
     }

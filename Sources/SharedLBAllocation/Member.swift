@@ -211,6 +211,10 @@ public struct Member: Sendable, Hashable {
         }
         var shaping: [String: String] = [:]
         for (key, value) in annotations where CompatibilityKey.shapesLoadBalancer(key) { shaping[key] = value }
+        // LB-only annotations the webhook moved into `requested` (a ClusterIP Service may not hold them).
+        for member in requested["annotations"]?.objectValue?.members ?? [] {
+            if let value = member.value.stringValue { shaping[member.key] = value }
+        }
         var policy: PortPolicy?
         if let text = annotations[SharedLBNames.portPolicyAnnotation] {
             policy = PortPolicy(rawValue: text)

@@ -10,14 +10,22 @@ public enum Restore {
     public static func patch(for service: KubeService) -> JSONValue? {
         guard service.metadata.labels?[SharedLBNames.managedLabel] != nil else { return nil }
         var spec = JSONObject([("type", .string("LoadBalancer"))])
+        var annotations = JSONObject()
         if let text = service.metadata.annotations?[SharedLBNames.requestedAnnotation],
             case .object(let requested)? = try? JSONParser.parse(Array(text.utf8))
         {
             for member in requested.members where member.key != "ports" && !member.value.isNull {
-                spec[member.key] = member.value
+                if member.key == "annotations" {
+                    // LB-only annotations go back where the user wrote them.
+                    for annotation in member.value.objectValue?.members ?? [] where annotation.value.stringValue != nil
+                    {
+                        annotations[annotation.key] = annotation.value
+                    }
+                } else {
+                    spec[member.key] = member.value
+                }
             }
         }
-        var annotations = JSONObject()
         for annotation in SharedLBNames.memberAnnotations where service.metadata.annotations?[annotation] != nil {
             annotations[annotation] = .null
         }

@@ -37,6 +37,20 @@ public enum SharedService {
             spec: spec)
     }
 
+    /// The ports a write of the shared LB sends (all of the shard's when it creates the Service
+    /// or its ports differ; otherwise the Service keeps its own): what a 422's `spec.ports[i]` indexes.
+    public static func portsWritten(current: KubeService?, shard: LedgerShard) -> [KubeService.Port] {
+        let wanted = ports(of: shard)
+        guard let current, !wanted.isEmpty, portIdentity(wanted) == portIdentity(current.spec?.ports ?? []) else {
+            return wanted
+        }
+        return current.spec?.ports ?? []
+    }
+
+    static func portIdentity(_ ports: [KubeService.Port]) -> Set<String> {
+        Set(ports.map { "\($0.name ?? "")|\($0.protocol ?? "TCP")|\($0.port)" })
+    }
+
     /// A merge patch that brings `current` in line with the shard, or nil when it already is.
     /// It names only SharedLB's fields; an emptied shard keeps the Service's ports (a
     /// LoadBalancer Service needs at least one) until it is deleted.
@@ -46,10 +60,7 @@ public enum SharedService {
         let currentSpec = current.spec ?? KubeService.Spec()
         if currentSpec.type != "LoadBalancer" { spec["type"] = .string("LoadBalancer") }
         let wanted = ports(of: shard)
-        func identity(_ ports: [KubeService.Port]) -> Set<String> {
-            Set(ports.map { "\($0.name ?? "")|\($0.protocol ?? "TCP")|\($0.port)" })
-        }
-        if !wanted.isEmpty && identity(wanted) != identity(currentSpec.ports ?? []) {
+        if !wanted.isEmpty && portIdentity(wanted) != portIdentity(currentSpec.ports ?? []) {
             // nodePorts are left out: the API server keeps each port's by name.
             spec["ports"] = .array(
                 wanted.map { port in

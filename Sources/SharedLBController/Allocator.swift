@@ -53,6 +53,8 @@ public final class Allocator: Service, Sendable {
         var foreignLedgerNames: Set<String> = []
         /// Consecutive failed writes of each shared LB Service.
         var sharedFailures: [String: Int] = [:]
+        /// Members the API server refused on their shared LB, by uid (``Refusal``).
+        var refusals: [String: Refusal] = [:]
         var passes = 0
     }
 
@@ -279,13 +281,22 @@ public final class Allocator: Service, Sendable {
         let reserved = unreadable.union(
             serviceSnapshot.values.filter { $0.metadata.namespace == namespace }.compactMap(\.metadata.name)
         ).union(state.withLock { $0.foreignLedgerNames })
-        let members = serviceSnapshot.values.compactMap(Member.init(service:))
-        let placement = Planner.plan(
+        let allMembers = serviceSnapshot.values.compactMap(Member.init(service:))
+        // A member refused on its shared LB stays out of placement until it changes.
+        let refusals = state.withLock { state in
+            let current = Dictionary(
+                allMembers.map { ($0.uid, Refusal.fingerprint(of: $0)) }, uniquingKeysWith: { a, _ in a })
+            state.refusals = state.refusals.filter { current[$0.key] == $0.value.fingerprint }
+            return state.refusals
+        }
+        let members = allMembers.filter { refusals[$0.uid] == nil }
+        var placement = Planner.plan(
             members: members, shards: shards, reservedNames: reserved, configuration: configuration.placement)
+        for (uid, refusal) in refusals { placement.failures[uid] = refusal.message }
         metrics.allocations.set(Double(placement.shards.values.reduce(0) { $0 + $1.allocations.count }))
         metrics.sharedLBs.set(Double(placement.shards.count))
         metrics.failingMembers.set(Double(placement.failures.count))
-        metrics.placedMembers.set(Double(members.count - placement.failures.count))
+        metrics.placedMembers.set(Double(allMembers.count - placement.failures.count))
         metrics.unreadableShards.set(Double(unreadable.count))
 
         // 1. The ledger first: everything else follows from it.
@@ -294,7 +305,7 @@ public final class Allocator: Service, Sendable {
         }
 
         // 2. Shared LB Services.
-        let membersByUID = Dictionary(members.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
+        let membersByUID = Dictionary(allMembers.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
         var byMember: [String: [String: [Allocation]]] = [:]
         for (name, shard) in placement.shards {
             for allocation in shard.allocations {
@@ -324,6 +335,20 @@ public final class Allocator: Service, Sendable {
                 }
                 state.withLock { $0.sharedFailures[name] = nil }
             } catch let error as KubernetesError {
+                // A refusal of one member's port is that member's alone: it leaves the LB (the
+                // next pass plans without it) and is told why; the others stay placed.
+                let refused = Refusal.refused(
+                    causes: error.causes.map { ($0.field, $0.message) },
+                    writtenPorts: SharedService.portsWritten(current: liveShared[name], shard: shard), shard: shard,
+                    members: membersByUID)
+                if error.kind == .invalid, !refused.isEmpty {
+                    logger.error(
+                        "shared LB \(namespace)/\(name) refused members' ports",
+                        metadata: ["sharedlb.members": "\(refused.keys.sorted())", "error.message": "\(error)"])
+                    state.withLock { $0.refusals.merge(refused) { $1 } }
+                    incomplete = true
+                    continue
+                }
                 // One shared LB that cannot be written never holds up the others. A refusal
                 // (422, 403) is reported to its members at once; a transient failure (a 500
                 // such as "range is full" for node ports, a timeout) after three passes.

@@ -146,6 +146,12 @@ extension JSONValue {
         return nil
     }
 
+    /// A number that is a whole `Int` (`80`, not `80.5` or `8e1`).
+    public var intValue: Int? {
+        if case .number(let text) = self { return Int(text) }
+        return nil
+    }
+
     public var boolValue: Bool? {
         if case .bool(let value) = self { return value }
         return nil

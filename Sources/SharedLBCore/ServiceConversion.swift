@@ -5,6 +5,9 @@ public enum SkipReason: String, Sendable, CaseIterable {
     case loadBalancerClass = "load_balancer_class"
     case localTrafficPolicy = "local_traffic_policy"
     case controllerOwned = "controller_owned"
+    /// kube-apiserver would refuse it as a LoadBalancer (``LoadBalancerValidation``): it is let
+    /// through so that the API server answers with its own rejection, as without SharedLB.
+    case invalid = "invalid_load_balancer"
 }
 
 /// What the webhook decided for one Service.
@@ -37,6 +40,10 @@ public let loadBalancerOnlySpecFields = [
     "loadBalancerSourceRanges",
     "loadBalancerIP",
 ]
+
+/// Annotations kube-apiserver refuses on a ClusterIP Service (measured on v1.24 and v1.34):
+/// the conversion removes them and records them under `annotations` in `sharedlb.io/requested`.
+public let loadBalancerOnlyAnnotations = [LoadBalancerValidation.sourceRangesAnnotation]
 
 /// The LoadBalancer → ClusterIP conversion, computed on the raw object as received.
 ///
@@ -100,6 +107,9 @@ public struct ServiceConverter: Sendable {
         if view.controllerOwner != nil, !policy.convertOwned {
             reasons.append(.controllerOwned)
         }
+        if reasons.isEmpty, !view.loadBalancerProblems.isEmpty {
+            reasons.append(.invalid)
+        }
         return reasons
     }
 }
@@ -125,6 +135,8 @@ enum Warning {
         case .controllerOwned:
             let owner = view.controllerOwner ?? ""
             return truncate("sharedlb: left as LoadBalancer: its controller \(owner) manages it")
+        case .invalid:
+            return truncate("sharedlb: left as LoadBalancer: \(view.loadBalancerProblems.first ?? "")")
         }
     }
 

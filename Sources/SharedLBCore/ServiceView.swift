@@ -72,6 +72,11 @@ struct ServiceView {
         annotations?[key]?.stringValue
     }
 
+    /// Why kube-apiserver would refuse this Service as a LoadBalancer (empty when it would not).
+    var loadBalancerProblems: [String] {
+        LoadBalancerValidation.problems(spec: spec, annotations: annotations)
+    }
+
     var isManaged: Bool {
         labels?[SharedLBNames.managedLabel] != nil
     }
@@ -92,6 +97,14 @@ struct ServiceView {
             if !value.isNull { requested[field] = value }
         }
         requested["ports"] = spec["ports"].flatMap { $0.isNull ? nil : $0 } ?? .array([])
+        // LB-only annotations: refused on a ClusterIP Service; the shared LB carries them.
+        var removedAnnotations = JSONObject()
+        for key in loadBalancerOnlyAnnotations {
+            guard let value = annotations?[key] else { continue }
+            operations.append(.remove(path: JSONPointer("metadata", "annotations", key)))
+            if !value.isNull { removedAnnotations[key] = value }
+        }
+        if !removedAnnotations.isEmpty { requested["annotations"] = .object(removedAnnotations) }
         let record = JSONWriter.encode(.object(requested), sortedKeys: true)
 
         var additions: [(map: String, key: String, value: String)] = []

@@ -239,4 +239,67 @@ struct RestoreTests {
         plain.metadata.labels = nil
         #expect(Restore.patch(for: plain) == nil)
     }
+
+    @Test("LB-only annotations recorded in sharedlb.io/requested go back to the annotations, not the spec")
+    func restoreAnnotations() throws {
+        let service = memberService(
+            "team-a", "db", ports: [(5432, "TCP")],
+            requested:
+                #"{"annotations":{"service.beta.kubernetes.io/load-balancer-source-ranges":"10.0.0.0/8"},"externalTrafficPolicy":"Cluster"}"#
+        )
+        let patch = try #require(Restore.patch(for: service))
+        #expect(
+            patch["metadata"]?["annotations"]?["service.beta.kubernetes.io/load-balancer-source-ranges"]?.stringValue
+                == "10.0.0.0/8")
+        #expect(patch["spec"]?["annotations"] == nil)
+        // The shared LB carries the annotation: it is part of the member's compatibility key.
+        let placed = try #require(Member(service: service))
+        #expect(placed.key.annotations["service.beta.kubernetes.io/load-balancer-source-ranges"] == "10.0.0.0/8")
+    }
+}
+
+@Suite("Refusals of a shared LB write, attributed to the members whose ports were refused")
+struct RefusalTests {
+    @Test("a 422 on spec.ports[i] names the member of that port; causes on other fields name nobody")
+    func attribution() throws {
+        let members = [
+            member("team-a", "web", ports: [(80, "TCP")]), member("team-a", "kubelet", ports: [(10250, "TCP")]),
+            member("team-b", "db", ports: [(5432, "TCP")]),
+        ]
+        let placement = Planner.plan(members: members, shards: [], reservedNames: [], configuration: .init())
+        let shard = try #require(placement.shards.values.first)
+        let written = SharedService.portsWritten(current: nil, shard: shard)
+        let index = try #require(written.firstIndex { $0.port == 10250 })
+        let byUID = Dictionary(uniqueKeysWithValues: members.map { ($0.uid, $0) })
+        let refused = Refusal.refused(
+            causes: [
+                (
+                    "spec.ports[\(index)]",
+                    "Invalid value: 10250: may not expose port 10250 externally since it is used by kubelet"
+                ),
+                ("spec.loadBalancerSourceRanges", "Invalid value"), ("spec.ports[99]", "out of range"),
+            ],
+            writtenPorts: written, shard: shard, members: byUID)
+        #expect(refused.keys.sorted() == ["uid-team-a-kubelet"])
+        #expect(
+            refused["uid-team-a-kubelet"]?.message
+                == "shared LB \(shard.sharedService) refused 10250/TCP: Invalid value: 10250: may not expose port 10250 externally since it is used by kubelet"
+        )
+        // The refusal stands while the member stays as it was; a port change gives it another try.
+        #expect(refused["uid-team-a-kubelet"]?.fingerprint == Refusal.fingerprint(of: byUID["uid-team-a-kubelet"]!))
+        let changed = member("team-a", "kubelet", ports: [(10251, "TCP")])
+        #expect(Refusal.fingerprint(of: changed) != refused["uid-team-a-kubelet"]?.fingerprint)
+    }
+
+    @Test("a write that did not send ports is indexed by the Service's own ports")
+    func indexedByLivePorts() throws {
+        let members = [member("team-a", "web", ports: [(80, "TCP"), (443, "TCP")])]
+        let shard = try #require(
+            Planner.plan(members: members, shards: [], reservedNames: [], configuration: .init()).shards.values.first)
+        var live = SharedService.make(shard: shard, namespace: "sharedlb-system", hostnames: [])
+        live.spec?.ports?.reverse()
+        #expect(SharedService.portsWritten(current: live, shard: shard).map(\.port) == [443, 80])
+        live.spec?.ports?.removeLast()
+        #expect(SharedService.portsWritten(current: live, shard: shard).map(\.port) == [80, 443])
+    }
 }

@@ -196,3 +196,48 @@ struct ServiceConverterTests {
         #expect(result.warnings.allSatisfy { $0.utf8.count < 120 && $0.hasSuffix("...") })
     }
 }
+
+@Suite("Conversion of Services kube-apiserver would refuse as LoadBalancers")
+struct InvalidLoadBalancerConversionTests {
+    let converter = ServiceConverter(policy: ConversionPolicy())
+
+    @Test("a Service invalid as a LoadBalancer is let through unconverted, with a warning saying why")
+    func leftUnconverted() throws {
+        let service = try JSONParser.parse(
+            Array(#"{"metadata":{"name":"kubelet"},"spec":{"type":"LoadBalancer","ports":[{"port":10250}]}}"#.utf8))
+        let result = converter.convert(operation: "CREATE", object: service, oldObject: nil)
+        #expect(result.decision == .skipped([.invalid]))
+        #expect(result.patch.operations.isEmpty)
+        #expect(
+            result.warnings == ["sharedlb: left as LoadBalancer: port 10250 is refused on one before Kubernetes 1.33"])
+    }
+
+    @Test("an opted-out Service is not also called invalid")
+    func otherReasonsFirst() throws {
+        let service = try JSONParser.parse(
+            Array(
+                #"{"metadata":{"annotations":{"sharedlb.io/dedicated":"true"}},"spec":{"type":"LoadBalancer","ports":[{"port":10250}]}}"#
+                    .utf8))
+        #expect(
+            converter.convert(operation: "CREATE", object: service, oldObject: nil).decision == .skipped([.dedicated]))
+    }
+
+    @Test("the source-ranges annotation, refused on a ClusterIP Service, moves into sharedlb.io/requested")
+    func sourceRangesAnnotation() throws {
+        let service = try JSONParser.parse(
+            Array(
+                #"{"metadata":{"name":"a","annotations":{"service.beta.kubernetes.io/load-balancer-source-ranges":"10.0.0.0/8","team":"x"}},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}}"#
+                    .utf8))
+        let result = converter.convert(operation: "CREATE", object: service, oldObject: nil)
+        #expect(result.decision == .converted)
+        let patched = try PatchApplier.apply(JSONParser.parse(result.patch.encoded), to: service)
+        #expect(convertedServiceViolations(patched, original: service) == [])
+        let annotations = try #require(patched["metadata"]?["annotations"])
+        #expect(annotations["team"]?.stringValue == "x")
+        let requested = try JSONParser.parse(
+            Array(try #require(annotations["sharedlb.io/requested"]?.stringValue).utf8))
+        #expect(
+            requested["annotations"]?["service.beta.kubernetes.io/load-balancer-source-ranges"]?.stringValue
+                == "10.0.0.0/8")
+    }
+}

@@ -116,6 +116,9 @@ func convertedServiceViolations(_ service: JSONValue, original: JSONValue) -> [S
     for field in loadBalancerOnlySpecFields where spec?[field] != nil {
         violations.append("spec.\(field) still present")
     }
+    for annotation in loadBalancerOnlyAnnotations where service["metadata"]?["annotations"]?[annotation] != nil {
+        violations.append("metadata.annotations[\(annotation)]: Forbidden")
+    }
     if service["metadata"]?["labels"]?["sharedlb.io/managed"]?.stringValue != "true" {
         violations.append("no sharedlb.io/managed label")
     }

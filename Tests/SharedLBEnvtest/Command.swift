@@ -24,7 +24,7 @@ public func runCommand(
     let handles = try (
         FileHandle(forReadingFrom: files[0]), FileHandle(forWritingTo: files[1]), FileHandle(forWritingTo: files[2])
     )
-    defer { [handles.0, handles.1, handles.2].forEach { try? $0.close() } }
+    defer { for handle in [handles.0, handles.1, handles.2] { try? handle.close() } }
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments

@@ -158,7 +158,8 @@ public final class ControlPlane: Sendable {
         ]
         for (name, text) in files { try Data(text.utf8).write(to: directory.appending(path: name)) }
         try writeKubeconfig(
-            to: adminKubeconfig, credentials: .clientCertificate(certificatePEM: admin.certificatePEM, keyPEM: admin.keyPEM))
+            to: adminKubeconfig,
+            credentials: .clientCertificate(certificatePEM: admin.certificatePEM, keyPEM: admin.keyPEM))
         let manager = try pki.client(user: "system:kube-controller-manager")
         try writeKubeconfig(
             to: directory.appending(path: "controller-manager.kubeconfig"),
@@ -194,7 +195,7 @@ public final class ControlPlane: Sendable {
     }
 
     private func waitForEtcd() async throws {
-        try await waitUntil("etcd", process: { $0.etcd }, timeout: .seconds(30)) {
+        try await waitUntil("etcd", process: \.etcd, timeout: .seconds(30)) {
             let response = try await self.http.execute(
                 HTTPClientRequest(url: "http://127.0.0.1:\(self.ports.etcdClient)/health"), timeout: .seconds(2))
             let body = try await response.body.collect(upTo: 1 << 16)
@@ -239,7 +240,7 @@ public final class ControlPlane: Sendable {
 
     /// Until `/readyz` answers ok (RBAC bootstrap roles, priority classes and all).
     public func waitForAPIServer(timeout: Duration = .seconds(60)) async throws {
-        try await waitUntil("kube-apiserver", process: { $0.apiServer }, timeout: timeout) {
+        try await waitUntil("kube-apiserver", process: \.apiServer, timeout: timeout) {
             let response = try await self.http.execute(
                 HTTPClientRequest(url: self.server + "/readyz"), timeout: .seconds(5))
             _ = try await response.body.collect(upTo: 1 << 20)
@@ -272,7 +273,7 @@ public final class ControlPlane: Sendable {
                 log: directory.appending(path: "kube-controller-manager.log"))
             processes.withLock { $0.controllerManager = process }
             do {
-                try await waitUntil("kube-controller-manager", process: { $0.controllerManager }, timeout: .seconds(60)) {
+                try await waitUntil("kube-controller-manager", process: \.controllerManager, timeout: .seconds(60)) {
                     // Its serving certificate is self-signed.
                     let response = try await self.insecureHTTP.execute(
                         HTTPClientRequest(url: "https://127.0.0.1:\(self.ports.controllerManager)/healthz"),
@@ -291,19 +292,20 @@ public final class ControlPlane: Sendable {
 
     /// Polls `ready` every 100 ms until it holds; fails early when the process has ended.
     private func waitUntil(
-        _ name: String, process: (Processes) -> ChildProcess?, timeout: Duration,
+        _ name: String, process: KeyPath<Processes, ChildProcess?>, timeout: Duration,
         _ ready: @Sendable () async throws -> Bool
     ) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if (try? await ready()) == true { return }
-            if let child = processes.withLock({ process($0) }), !child.isRunning {
+            let child = processes.withLock { $0[keyPath: process] }
+            if let child, !child.isRunning {
                 throw ControlPlaneError(
                     message: "\(name) exited with \(child.status): \(child.logTail(1500))", exited: true)
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        let log = processes.withLock { process($0) }?.logTail(1500) ?? ""
+        let log = processes.withLock { $0[keyPath: process] }?.logTail(1500) ?? ""
         throw ControlPlaneError(message: "\(name) not ready after \(timeout): \(log)", exited: false)
     }
 
@@ -401,7 +403,8 @@ public final class ControlPlane: Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(
-            ByteBuffer(bytes: try JSONEncoder().encode(TokenRequest(spec: .init(expirationSeconds: expirationSeconds)))))
+            ByteBuffer(bytes: try JSONEncoder().encode(TokenRequest(spec: .init(expirationSeconds: expirationSeconds))))
+        )
         let response = try await http.execute(request, timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 1 << 20)
         guard response.status == .created || response.status == .ok,

@@ -73,10 +73,12 @@ struct ControlPlanePKI: Sendable {
                     Critical(KeyUsage(digitalSignature: true))
                     try ExtendedKeyUsage(serving ? [.serverAuth, .clientAuth] : [.clientAuth])
                     if serving { SubjectAlternativeNames(names) }
-                    AuthorityKeyIdentifier(keyIdentifier: try certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
+                    AuthorityKeyIdentifier(
+                        keyIdentifier: try certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
                 },
                 issuerPrivateKey: Certificate.PrivateKey(self.key))
-            return Pair(certificatePEM: try leaf.serializeAsPEM().pemString + "\n", keyPEM: key.pemRepresentation + "\n")
+            return Pair(
+                certificatePEM: try leaf.serializeAsPEM().pemString + "\n", keyPEM: key.pemRepresentation + "\n")
         }
     }
 

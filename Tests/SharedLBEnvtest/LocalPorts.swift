@@ -12,7 +12,7 @@ enum LocalPorts {
     static func free(_ count: Int) throws -> [Int] {
         // Keep every socket open until all are chosen, so the kernel gives distinct ports.
         var sockets: [Int32] = []
-        defer { sockets.forEach { close($0) } }
+        defer { for socket in sockets { close(socket) } }
         return try (0..<count).map { _ in
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }

@@ -74,7 +74,9 @@ struct AllocatorEndToEndTests {
         }
     }
 
-    @Test("a restarted allocator rebuilds from the ledger and writes nothing: the ledger's bytes are identical", arguments: Backend.all)
+    @Test(
+        "a restarted allocator rebuilds from the ledger and writes nothing: the ledger's bytes are identical",
+        arguments: Backend.all)
     func restart(backend: Backend) async throws {
         try await Cluster.run(on: backend) { cluster in
             let client = cluster.client
@@ -105,7 +107,9 @@ struct AllocatorEndToEndTests {
         }
     }
 
-    @Test("port changes keep the LB and untouched ports; deletion and opt-out release and clear the results", arguments: Backend.all)
+    @Test(
+        "port changes keep the LB and untouched ports; deletion and opt-out release and clear the results",
+        arguments: Backend.all)
     func changesAndRelease(backend: Backend) async throws {
         try await Cluster.run(on: backend) { cluster in
             let client = cluster.client
@@ -150,7 +154,9 @@ struct AllocatorEndToEndTests {
         }
     }
 
-    @Test("remap: a member whose port is taken shares the LB on another port, and is told the real one", arguments: Backend.all)
+    @Test(
+        "remap: a member whose port is taken shares the LB on another port, and is told the real one",
+        arguments: Backend.all)
     func remap(backend: Backend) async throws {
         try await Cluster.run(on: backend) { cluster in
             let client = cluster.client
@@ -188,7 +194,9 @@ struct AllocatorEndToEndTests {
         }
     }
 
-    @Test("capacity: a member that does not fit gets sharedlb.io/error and a Warning, and is placed when room appears", arguments: Backend.all)
+    @Test(
+        "capacity: a member that does not fit gets sharedlb.io/error and a Warning, and is placed when room appears",
+        arguments: Backend.all)
     func capacityAndRetry(backend: Backend) async throws {
         let configuration = testConfiguration(identity: "allocator").with {
             $0.placement = PlacementConfiguration(maximumPortsPerLB: 2, maximumLBsPerPool: 1)
@@ -214,7 +222,9 @@ struct AllocatorEndToEndTests {
 
 @Suite("sharedlb restore against the API server, with the webhook still registered")
 struct RestoreEndToEndTests {
-    @Test("every member becomes the LoadBalancer it asked for, source ranges included, and the webhook leaves it alone", arguments: Backend.all)
+    @Test(
+        "every member becomes the LoadBalancer it asked for, source ranges included, and the webhook leaves it alone",
+        arguments: Backend.all)
     func restore(backend: Backend) async throws {
         try await Cluster.run(on: backend) { cluster in
             let client = cluster.client

@@ -278,7 +278,9 @@ struct AllocatorFaultTests {
         }
     }
 
-    @Test("a ledger shard edited into something unreadable is never written over, and audit names it", arguments: Backend.all)
+    @Test(
+        "a ledger shard edited into something unreadable is never written over, and audit names it",
+        arguments: Backend.all)
     func unreadableShard(backend: Backend) async throws {
         try await Cluster.run(on: backend) { cluster in
             let client = cluster.client

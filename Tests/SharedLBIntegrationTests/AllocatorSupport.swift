@@ -124,7 +124,8 @@ struct Cluster: Sendable {
             let client = environment.client
             let allocatorClient = try await allocatorClient(environment)
             let allocators = (0..<count).map {
-                Allocator(client: allocatorClient, configuration: configuration.named("allocator-\($0)"), logger: logger)
+                Allocator(
+                    client: allocatorClient, configuration: configuration.named("allocator-\($0)"), logger: logger)
             }
             let streams = (0..<count).map { _ in AsyncStream.makeStream(of: Void.self) }
             let services = Informer(

@@ -14,7 +14,8 @@ struct PodManifest: KubernetesObject {
 
 /// A Node for fake Pods to run on: no kubelet, and node lifecycle is off, so it stays as made.
 struct NodeManifest: KubernetesObject {
-    static let descriptor = ResourceDescriptor(group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false)
+    static let descriptor = ResourceDescriptor(
+        group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false)
     var apiVersion = "v1"
     var kind = "Node"
     var metadata: ObjectMeta
@@ -40,7 +41,8 @@ extension Cluster {
     {
         if backend.isReal { try await prepareForPods(namespace) }
         let spec = try JSONParser.parse(
-            Array(#"{"nodeName":"\#(Self.nodeName)","containers":[{"name":"app","image":"registry.invalid/app"}]}"#.utf8))
+            Array(
+                #"{"nodeName":"\#(Self.nodeName)","containers":[{"name":"app","image":"registry.invalid/app"}]}"#.utf8))
         _ = try await client.create(
             PodManifest(metadata: ObjectMeta(name: name, namespace: namespace, labels: labels), spec: spec))
         return try await setPodReady(namespace, name, ip: ip, ready: true)
