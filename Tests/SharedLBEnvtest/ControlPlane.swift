@@ -355,8 +355,11 @@ public final class ControlPlane: Sendable {
             credentials: .clientCertificate(certificatePEM: pair.certificatePEM, keyPEM: pair.keyPEM))
     }
 
-    /// Writes a kubeconfig (mode 0600) for this API server with `credentials`.
-    public func writeKubeconfig(to file: URL, credentials: ClientConfiguration.Credentials) throws {
+    /// Writes a kubeconfig (mode 0600) for this API server (or `server`, a relay to it) with `credentials`.
+    public func writeKubeconfig(
+        to file: URL, credentials: ClientConfiguration.Credentials, server: String? = nil
+    ) throws {
+        let server = server ?? self.server
         let user: String
         switch credentials {
         case .token(let token): user = "{token: \"\(token)\"}"

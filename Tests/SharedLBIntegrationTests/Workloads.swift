@@ -48,6 +48,17 @@ extension Cluster {
         return try await setPodReady(namespace, name, ip: ip, ready: true)
     }
 
+    /// The Node with `address` as its InternalIP (kube-proxy v1.34 waits for a Node address).
+    func registerNode(address: String) async throws {
+        try await prepareForPods(nil)
+        let status = """
+            {"status":{"addresses":[{"type":"InternalIP","address":"\(address)"},{"type":"Hostname","address":"\(Self.nodeName)"}]}}
+            """
+        _ = try await client.patch(
+            NodeManifest.self, namespace: nil, name: Self.nodeName,
+            patch: .merge(try JSONParser.parse(Array(status.utf8))), subresource: "status")
+    }
+
     /// Reports the Pod Running at `ip`, with its Ready condition `ready`, through the status subresource.
     @discardableResult
     func setPodReady(_ namespace: String, _ name: String, ip: String, ready: Bool) async throws -> Pod {
@@ -62,20 +73,12 @@ extension Cluster {
 
     /// The Node, and the namespace's `default` ServiceAccount (the controller manager makes it
     /// too, a few seconds after a start; whoever is first wins).
-    private func prepareForPods(_ namespace: String) async throws {
-        for create in [
-            {
-                _ = try await client.create(
-                    NodeManifest(
-                        metadata: ObjectMeta(
-                            name: Self.nodeName, labels: ["topology.kubernetes.io/zone": Self.zone])))
-            },
-            {
-                _ = try await client.create(
-                    ServiceAccountManifest(metadata: ObjectMeta(name: "default", namespace: namespace)))
-            },
-        ] as [@Sendable () async throws -> Void] {
-            do { try await create() } catch let error as KubernetesError where error.kind == .alreadyExists {}
-        }
+    private func prepareForPods(_ namespace: String?) async throws {
+        let node = NodeManifest(
+            metadata: ObjectMeta(name: Self.nodeName, labels: ["topology.kubernetes.io/zone": Self.zone]))
+        do { _ = try await client.create(node) } catch  where error.kind == .alreadyExists {}
+        guard let namespace else { return }
+        let account = ServiceAccountManifest(metadata: ObjectMeta(name: "default", namespace: namespace))
+        do { _ = try await client.create(account) } catch  where error.kind == .alreadyExists {}
     }
 }
