@@ -58,6 +58,11 @@ extension AuditEvent {
 
         """
 
+    /// An audit timestamp (RFC 3339, microseconds).
+    static func parseTime(_ text: String) -> Date? {
+        try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true))
+    }
+
     /// Every complete line of the log file (a line being written is left out).
     static func read(_ file: URL) throws -> [AuditEvent] {
         let data = try Data(contentsOf: file)

@@ -68,6 +68,8 @@ public final class ControlPlane: Sendable {
         var etcd: ChildProcess?
         var apiServer: ChildProcess?
         var controllerManager: ChildProcess?
+        /// From each kill to a second after the API server answered ready again.
+        var restarts: [ClosedRange<Date>] = []
     }
 
     /// How many control planes may run at once in this test process (`SHAREDLB_KUBE_PARALLEL`, default 2):
@@ -331,18 +333,35 @@ public final class ControlPlane: Sendable {
     /// Stops kube-apiserver (SIGKILL: no graceful drain, as a crash) and starts it again on the
     /// same port; returns once it is ready.
     public func restartAPIServer(signal: Int32 = SIGKILL) async throws {
+        let start = Date()
         await processes.withLock { $0.apiServer }?.stop(signal: signal)
         try startAPIServer()
         try await waitForAPIServer()
+        recordRestart(since: start)
+    }
+
+    /// A starting kube-apiserver answers before its authorizer has read the RBAC objects: for a
+    /// moment every non-admin request is Forbidden. Audit checks leave those moments out.
+    private func recordRestart(since start: Date) {
+        let end = Date().addingTimeInterval(1)
+        processes.withLock { $0.restarts.append(start...end) }
+    }
+
+    /// Whether `event` was received while a restart was under way.
+    public func duringRestart(_ event: AuditEvent) -> Bool {
+        guard let text = event.requestReceivedTimestamp, let received = AuditEvent.parseTime(text) else { return false }
+        return processes.withLock { $0.restarts }.contains { $0.contains(received) }
     }
 
     /// Stops etcd (SIGKILL) and starts it again on the same data; returns once the API server
     /// answers ready again.
     public func restartEtcd() async throws {
+        let start = Date()
         await processes.withLock { $0.etcd }?.stop(signal: SIGKILL)
         try startEtcd()
         try await waitForEtcd()
         try await waitForAPIServer()
+        recordRestart(since: start)
     }
 
     // MARK: Access

@@ -5,10 +5,18 @@ import SharedLBAllocation
 import SharedLBController
 import SharedLBCore
 import SharedLBDemo
+import SharedLBEnvtest
 import SharedLBKubernetes
 import Testing
 
 struct TimedOut: Error {}
+
+/// Warnings and errors only: the allocators' and informers' log in tests.
+let testLogger = {
+    var logger = Logger(label: "test.allocator")
+    logger.logLevel = .warning
+    return logger
+}()
 
 /// Runs `body`, failing with ``TimedOut`` (and cancelling it) when it takes longer than `timeout`.
 func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @Sendable @escaping () async throws -> T) async throws -> T {
@@ -44,8 +52,11 @@ struct Cluster: Sendable {
     let services: Informer<KubeService>
     let allocators: [Allocator]
     let kills: [AsyncStream<Void>.Continuation]
-    /// The client the allocators use.
+    /// The client the allocators use, and how it reaches the API server.
     let allocatorClient: KubernetesClient
+    let allocatorAccess: ClientConfiguration
+    /// The fault proxy between the allocators and a real API server, when the test asked for one.
+    let proxy: FaultProxy?
 
     /// The allocators' user in a real API server's audit log.
     static let allocatorUser = "system:serviceaccount:\(SharedLBNames.defaultNamespace):sharedlb-allocator"
@@ -108,71 +119,85 @@ struct Cluster: Sendable {
         ).violations()
     }
 
-    /// Runs `count` allocators, each with `configuration` under its own identity, until `body` returns.
+    /// Runs `count` allocators, each with `configuration` under its own identity, until `body`
+    /// returns. With `faultProxy` (real control planes only) the allocators reach the API server
+    /// through a ``FaultProxy`` the test injects faults into.
     static func run(
         on backend: Backend = .mock, allocators count: Int = 1, registerWebhook: Bool = true,
-        configuration: AllocatorConfiguration = testConfiguration(identity: "allocator"),
+        configuration: AllocatorConfiguration = testConfiguration(identity: "allocator"), faultProxy: Bool = false,
         _ body: @Sendable @escaping (Cluster) async throws -> Void
     ) async throws {
         try await TestEnvironment.run(on: backend) { environment in
             if registerWebhook { try await environment.register(failurePolicy: .fail) }
-            let logger = {
-                var logger = Logger(label: "test.allocator")
-                logger.logLevel = .warning
-                return logger
-            }()
-            let client = environment.client
-            let allocatorClient = try await allocatorClient(environment)
-            let allocators = (0..<count).map {
-                Allocator(
-                    client: allocatorClient, configuration: configuration.named("allocator-\($0)"), logger: logger)
-            }
-            let streams = (0..<count).map { _ in AsyncStream.makeStream(of: Void.self) }
-            let services = Informer(
-                client: client, type: KubeService.self, namespace: nil, labelSelector: nil, logger: logger)
-            let cluster = Cluster(
-                environment: environment, services: services, allocators: allocators, kills: streams.map(\.1),
-                allocatorClient: allocatorClient)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for (allocator, stream) in zip(allocators, streams.map(\.0)) {
-                    group.addTask {
-                        try await withThrowingTaskGroup(of: Void.self) { inner in
-                            inner.addTask { try? await allocator.run() }
-                            inner.addTask { for await _ in stream { return } }
-                            _ = try await inner.next()
-                            inner.cancelAll()
-                        }
-                    }
+            let access = try await allocatorAccess(environment)
+            if faultProxy, let plane = environment.plane {
+                try await FaultProxy.run(plane: plane, logger: testLogger) { proxy in
+                    var proxied = access
+                    proxied.server = proxy.url
+                    try await runAllocators(environment, access: proxied, proxy: proxy, count: count, configuration, body)
                 }
-                group.addTask { try? await services.run() }
-                group.addTask { await StandInCloud(client: client, logger: logger).run() }
-                for namespace in ["team-a", "team-b"] {
-                    _ = try await client.create(Namespace(metadata: ObjectMeta(name: namespace)))
-                }
-                try await body(cluster)
-                group.cancelAll()
+            } else {
+                try await runAllocators(environment, access: access, proxy: nil, count: count, configuration, body)
             }
-            if allocatorClient !== client { try await allocatorClient.shutdown() }
             if let plane = environment.plane {
-                let refused = try plane.auditEvents().filter { $0.username == allocatorUser && $0.code == 403 }
+                let refused = try plane.auditEvents().filter {
+                    $0.username == allocatorUser && $0.code == 403 && !plane.duringRestart($0)
+                }
                 #expect(refused.isEmpty, "the manifests' RBAC refused the allocator: \(refused)")
             }
         }
     }
 
-    /// The allocators' client: the test's own on the mock; on a real control plane the
-    /// manifests' ServiceAccount and RBAC, applied with kubectl, and a TokenRequest token.
-    static func allocatorClient(_ environment: TestEnvironment) async throws -> KubernetesClient {
-        guard let plane = environment.plane else { return environment.client }
+    private static func runAllocators(
+        _ environment: TestEnvironment, access: ClientConfiguration, proxy: FaultProxy?, count: Int,
+        _ configuration: AllocatorConfiguration, _ body: @Sendable @escaping (Cluster) async throws -> Void
+    ) async throws {
+        let client = environment.client
+        let allocatorClient = environment.local != nil ? client : try KubernetesClient(configuration: access)
+        let allocators = (0..<count).map {
+            Allocator(client: allocatorClient, configuration: configuration.named("allocator-\($0)"), logger: testLogger)
+        }
+        let streams = (0..<count).map { _ in AsyncStream.makeStream(of: Void.self) }
+        let services = Informer(
+            client: client, type: KubeService.self, namespace: nil, labelSelector: nil, logger: testLogger)
+        let cluster = Cluster(
+            environment: environment, services: services, allocators: allocators, kills: streams.map(\.1),
+            allocatorClient: allocatorClient, allocatorAccess: access, proxy: proxy)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (allocator, stream) in zip(allocators, streams.map(\.0)) {
+                group.addTask {
+                    try await withThrowingTaskGroup(of: Void.self) { inner in
+                        inner.addTask { try? await allocator.run() }
+                        inner.addTask { for await _ in stream { return } }
+                        _ = try await inner.next()
+                        inner.cancelAll()
+                    }
+                }
+            }
+            group.addTask { try? await services.run() }
+            group.addTask { await StandInCloud(client: client, logger: testLogger).run() }
+            for namespace in ["team-a", "team-b"] {
+                _ = try await client.create(Namespace(metadata: ObjectMeta(name: namespace)))
+            }
+            try await body(cluster)
+            group.cancelAll()
+        }
+        if allocatorClient !== client { try await allocatorClient.shutdown() }
+    }
+
+    /// How the allocators reach the API server: as the test itself on the mock; on a real
+    /// control plane as the manifests' ServiceAccount with the manifests' RBAC (applied with
+    /// kubectl) and a TokenRequest token.
+    static func allocatorAccess(_ environment: TestEnvironment) async throws -> ClientConfiguration {
+        guard let plane = environment.plane else { return environment.client.configuration }
         for manifest in ["manifests/webhook/namespace.yaml", "manifests/allocator/rbac.yaml"] {
             let applied = try await plane.kubectl(["apply", "-f", repositoryRoot.appending(path: manifest).path])
             try #require(applied.succeeded, "kubectl apply -f \(manifest): \(applied)")
         }
         let token = try await plane.serviceAccountToken(
             namespace: SharedLBNames.defaultNamespace, name: "sharedlb-allocator")
-        return try KubernetesClient(
-            configuration: ClientConfiguration(
-                server: plane.server, certificateAuthorityPEM: plane.caCertificatePEM, credentials: .token(token)))
+        return ClientConfiguration(
+            server: plane.server, certificateAuthorityPEM: plane.caCertificatePEM, credentials: .token(token))
     }
 
     /// Writes of the allocators after `marker` (from ``writeMarker()``): the in-repo server's
@@ -263,14 +288,19 @@ extension Cluster {
         }
     }
 
-    /// A scratch directory holding a kubeconfig for this cluster (for `sharedlb` child
-    /// processes), removed when `body` returns.
+    /// A scratch directory holding a kubeconfig with the allocators' access (for `sharedlb`
+    /// child processes), removed when `body` returns.
     func withKubeconfig<T>(_ body: (_ directory: URL, _ kubeconfig: String) async throws -> T) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let kubeconfig = directory.appending(path: "kubeconfig").path
-        try environment.writeKubeconfig(to: kubeconfig)
+        if let plane = environment.plane {
+            try plane.writeKubeconfig(
+                to: URL(filePath: kubeconfig), credentials: allocatorAccess.credentials, server: allocatorAccess.server)
+        } else {
+            try environment.writeKubeconfig(to: kubeconfig)
+        }
         return try await body(directory, kubeconfig)
     }
 }
