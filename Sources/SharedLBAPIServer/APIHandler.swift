@@ -476,6 +476,19 @@ public final class APIHandler: Sendable {
                     kind: kind.kind, name: object["metadata"]?["name"]?.stringValue ?? "", causes: causes)
             }
         }
+        if kind == .endpointSlices {
+            // kube-apiserver's EndpointSlice validation of the field the allocator depends on.
+            let addressType = object["addressType"]?.stringValue ?? ""
+            if !["IPv4", "IPv6", "FQDN"].contains(addressType) {
+                let cause: APIStatus.Cause =
+                    addressType.isEmpty
+                    ? .required("addressType")
+                    : .notSupported("addressType", value: .string(addressType), supported: ["FQDN", "IPv4", "IPv6"])
+                throw APIStatus.invalid(
+                    kind: "EndpointSlice.discovery.k8s.io", name: object["metadata"]?["name"]?.stringValue ?? "",
+                    causes: [cause])
+            }
+        }
         if kind.storage == .events {
             let causes = EventValidation.validate(
                 EventConversion.toStorage(object, from: kind),
@@ -599,7 +612,11 @@ public final class APIHandler: Sendable {
                 do {
                     return try patch.apply(to: current)
                 } catch {
-                    throw APIStatus(code: 422, reason: "Invalid", message: "\(error)")
+                    // kube-apiserver's generic 422 (NewGenericServerResponse): the reason is a cause.
+                    throw APIStatus(
+                        code: 422, reason: "Invalid",
+                        message: "the server rejected our request due to an error in our request",
+                        causes: [APIStatus.Cause(reason: "", message: "\(error)", field: "")])
                 }
             }
         default:

@@ -4,7 +4,7 @@ import SharedLBCore
 /// (core/v1) form: the legacy rules for every write, and the strict ones for writes through
 /// events.k8s.io/v1 (`eventTime` required, the core-only fields unset, a valid series).
 /// Field paths are the internal type's (`reportingController`, `message`), as the real
-/// messages name them. Not checked here: `reportingController` as a qualified name and the
+/// messages name them. Not checked here: `reportingController` as a qualified name (beyond empty) and the
 /// namespace as a DNS label (both validated elsewhere for SharedLB's own writes); an
 /// immutable field's value is rendered as JSON where Go prints its `%#v`.
 enum EventValidation {
@@ -63,6 +63,15 @@ enum EventValidation {
         ] as [(String, String, Int?)] {
             let value = text(event, json)
             if value.isEmpty { causes.append(.required(field)) }
+            if field == "reportingController", value.isEmpty {
+                // ...and, as a qualified name, an empty one is invalid twice over.
+                causes.append(.invalid(field, value: .string(""), "name part must be non-empty"))
+                causes.append(
+                    .invalid(
+                        field, value: .string(""),
+                        "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+                    ))
+            }
             // Go's len: bytes.
             if let limit, value.utf8.count > limit {
                 causes.append(.invalid(field, value: .string(""), "can have at most \(limit) characters"))

@@ -211,6 +211,19 @@ public final class ObjectStore: Sendable {
             metadata["uid"] = .string(UUID().uuidString.lowercased())
             metadata["creationTimestamp"] = .string(Self.timestamp())
             if kind.tracksGeneration { metadata["generation"] = .number("1") }
+            if kind == .namespaces {
+                // The NamespaceLifecycle defaults: its name as a label, the `kubernetes` finalizer, Active.
+                var labels = metadata["labels"]?.objectValue ?? JSONObject()
+                labels["kubernetes.io/metadata.name"] = .string(key.name)
+                metadata["labels"] = .object(labels)
+                if case .object(var root) = object {
+                    var spec = root["spec"]?.objectValue ?? JSONObject()
+                    if spec["finalizers"] == nil { spec["finalizers"] = .array([.string("kubernetes")]) }
+                    root["spec"] = .object(spec)
+                    root["status"] = .object(JSONObject([("phase", .string("Active"))]))
+                    object = .object(root)
+                }
+            }
             object = Self.withMetadata(object, metadata)
             if kind == .services {
                 var allocator = state.allocator
@@ -295,11 +308,15 @@ public final class ObjectStore: Sendable {
                 throw APIStatus(
                     code: 409, reason: "Conflict",
                     message:
-                        "Operation cannot be fulfilled on \(kind.plural) \"\(name)\": Precondition failed: UID in precondition: \(uid), UID in object meta: \(current["metadata"]?["uid"]?.stringValue ?? "")",
+                        "Operation cannot be fulfilled on \(kind.kind) \"\(name)\": the UID in the precondition (\(uid)) does not match the UID in record (\(current["metadata"]?["uid"]?.stringValue ?? "")). The object might have been deleted and then recreated",
                     detailsName: name, detailsKind: kind.plural)
             }
             if let resourceVersion, current["metadata"]?["resourceVersion"]?.stringValue != resourceVersion {
-                throw APIStatus.conflict(kind.plural, name)
+                throw APIStatus(
+                    code: 409, reason: "Conflict",
+                    message:
+                        "Operation cannot be fulfilled on \(kind.kind) \"\(name)\": the ResourceVersion in the precondition (\(resourceVersion)) does not match the ResourceVersion in record (\(current["metadata"]?["resourceVersion"]?.stringValue ?? "")). The object might have been modified",
+                    detailsName: name, detailsKind: kind.plural)
             }
             guard !dryRun else { return current }
             let finalizers = current["metadata"]?["finalizers"]?.arrayValue ?? []
@@ -482,8 +499,14 @@ public final class ObjectStore: Sendable {
         "managedFields",
     ]
 
+    /// `object` with `metadata`; empty label and annotation maps are left out, as Go's
+    /// `omitempty` leaves them out of what kube-apiserver stores.
     static func withMetadata(_ object: JSONValue, _ metadata: JSONObject) -> JSONValue {
         guard case .object(var root) = object else { return object }
+        var metadata = metadata
+        for field in ["labels", "annotations"] where metadata[field]?.objectValue?.isEmpty == true {
+            metadata[field] = nil
+        }
         root["metadata"] = .object(metadata)
         return .object(root)
     }

@@ -88,7 +88,7 @@ struct EventConversionTests {
         let incomplete = await post("/apis/events.k8s.io/v1/namespaces/team-a/events", .object(event))
         #expect(
             message(incomplete)
-                == #"Event "new-style" is invalid: [reportingController: Required value, reportingInstance: Required value, action: Required value]"#
+                == #"Event "new-style" is invalid: [reportingController: Required value, reportingController: Invalid value: "": name part must be non-empty, reportingController: Invalid value: "": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]'), reportingInstance: Required value, action: Required value]"#
         )
         event["reportingController"] = .string("sharedlb.io/allocator")
         event["reportingInstance"] = .string("allocator-0")

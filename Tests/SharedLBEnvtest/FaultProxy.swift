@@ -1,9 +1,9 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import HTTPTypes
 public import Logging
 import NIOCore
 import NIOSSL
@@ -84,7 +84,10 @@ public final class FaultProxy: Sendable {
     /// The first fault for this request, used up by one.
     func take(method: String, path: String, isWatch: Bool) -> Fault.Action? {
         let action: Fault.Action? = faults.withLock { faults in
-            guard let index = faults.firstIndex(where: { $0.count > 0 && $0.matches(method: method, path: path, isWatch: isWatch) })
+            guard
+                let index = faults.firstIndex(where: {
+                    $0.count > 0 && $0.matches(method: method, path: path, isWatch: isWatch)
+                })
             else { return nil }
             faults[index].count -= 1
             return faults[index].action

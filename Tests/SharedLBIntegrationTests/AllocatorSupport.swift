@@ -134,7 +134,8 @@ struct Cluster: Sendable {
                 try await FaultProxy.run(plane: plane, logger: testLogger) { proxy in
                     var proxied = access
                     proxied.server = proxy.url
-                    try await runAllocators(environment, access: proxied, proxy: proxy, count: count, configuration, body)
+                    try await runAllocators(
+                        environment, access: proxied, proxy: proxy, count: count, configuration, body)
                 }
             } else {
                 try await runAllocators(environment, access: access, proxy: nil, count: count, configuration, body)
@@ -155,7 +156,8 @@ struct Cluster: Sendable {
         let client = environment.client
         let allocatorClient = environment.local != nil ? client : try KubernetesClient(configuration: access)
         let allocators = (0..<count).map {
-            Allocator(client: allocatorClient, configuration: configuration.named("allocator-\($0)"), logger: testLogger)
+            Allocator(
+                client: allocatorClient, configuration: configuration.named("allocator-\($0)"), logger: testLogger)
         }
         let streams = (0..<count).map { _ in AsyncStream.makeStream(of: Void.self) }
         let services = Informer(
