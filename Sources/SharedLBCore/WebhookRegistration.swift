@@ -129,6 +129,12 @@ public struct WebhookClientConfig: Codable, Sendable, Equatable {
     public var url: String?
     public var service: ServiceReference?
     public var caBundle: String?
+
+    public init(url: String?, service: ServiceReference?, caBundle: String?) {
+        self.url = url
+        self.service = service
+        self.caBundle = caBundle
+    }
 }
 
 public struct ServiceReference: Codable, Sendable, Equatable {

@@ -102,8 +102,7 @@ struct AdmissionEndToEndTests {
     func failClosedOnlyForLoadBalancers(backend: Backend) async throws {
         try await TestEnvironment.run(on: backend) { environment in
             let client = environment.client
-            try await environment.register(
-                url: "https://127.0.0.1:1/mutate", failurePolicy: .fail, name: "down", matchConditions: true)
+            try await environment.registerFailClosedOverlay(url: "https://127.0.0.1:1/mutate", name: "down")
             var clusterIP = loadBalancer("internal", namespace: "default")
             clusterIP.spec?.type = "ClusterIP"
             let stored = try await client.create(clusterIP)
@@ -123,7 +122,7 @@ struct AdmissionEndToEndTests {
             )
             // With the webhook up, the same LoadBalancer is converted.
             try await environment.unregister("down")
-            try await environment.register(failurePolicy: .fail, matchConditions: true)
+            try await environment.registerFailClosedOverlay(name: "up")
             let converted = try await client.create(loadBalancer("shared", namespace: "default"))
             #expect(converted.spec?.type == "ClusterIP")
             #expect(converted.metadata.labels?[SharedLBNames.managedLabel] == "true")

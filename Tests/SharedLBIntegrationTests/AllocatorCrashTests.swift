@@ -1,6 +1,7 @@
 import Foundation
 import SharedLBAllocation
 import SharedLBCore
+import SharedLBEnvtest
 import SharedLBKubernetes
 import Testing
 
@@ -8,10 +9,7 @@ import Testing
 /// restarted: the ledger is the only memory it has, so nothing may be lost, given twice or moved.
 @Suite("Allocator process killed (SIGKILL) and restarted")
 struct AllocatorCrashTests {
-    /// `sharedlb`, built beside the test bundle by `swift test` (or `swift build`).
-    static var binary: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appending(path: "sharedlb")
-    }
+    static var binary: URL { AllocatorProcess.binary }
 
     @Test(
         "allocator processes SIGKILLed at random points of a burst: nothing lost, given twice or moved",
@@ -68,6 +66,45 @@ struct AllocatorCrashTests {
     }
 }
 
+/// Two `sharedlb allocator` processes with leader election, as two replicas of the Deployment.
+@Suite("Allocator processes with leader election")
+struct LeaderFailoverProcessTests {
+    @Test("the leader SIGKILLed: the standby takes the Lease and goes on; nothing moves", arguments: Backend.all)
+    func failover(backend: Backend) async throws {
+        try await Cluster.run(on: backend, allocators: 0) { cluster in
+            try await cluster.withKubeconfig { directory, kubeconfig in
+                let client = cluster.client
+                let timings = ["--lease-duration", "3s", "--renew-deadline", "2s", "--retry-period", "500ms"]
+                var processes: [String: AllocatorProcess] = [:]
+                for identity in ["allocator-a", "allocator-b"] {
+                    processes[identity] = try AllocatorProcess(
+                        kubeconfig: kubeconfig, log: directory.appending(path: "\(identity).log"),
+                        arguments: ["--leader-elect", "--identity", identity] + timings)
+                }
+                _ = try await client.create(loadBalancer("one", namespace: "team-a", ports: [(80, "TCP")]))
+                try await cluster.waitForEndpoints(["team-a/one"], timeout: .seconds(30))
+                let lease = try await client.get(
+                    Lease.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-allocator")
+                let leader = try #require(lease.spec?.holderIdentity)
+                let standby = leader == "allocator-a" ? "allocator-b" : "allocator-a"
+                await processes[leader]!.kill(signal: SIGKILL)
+                _ = try await client.create(loadBalancer("two", namespace: "team-a", ports: [(81, "TCP")]))
+                try await cluster.waitForEndpoints(["team-a/two"], timeout: .seconds(30))
+                let taken = try await client.get(
+                    Lease.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-allocator")
+                #expect(taken.spec?.holderIdentity == standby)
+                #expect(taken.spec?.leaseTransitions == (lease.spec?.leaseTransitions ?? 0) + 1)
+                #expect(
+                    cluster.annotation("team-a/one", SharedLBNames.sharedServiceAnnotation)
+                        == "sharedlb-system/sharedlb-default-1")
+                let stopped = await processes[standby]!.kill(signal: SIGTERM)
+                #expect(stopped && processes[standby]!.status == 0, "\(processes[standby]!.logTail())")
+                #expect(try await cluster.audit() == [])
+            }
+        }
+    }
+}
+
 /// Every allocation seen so far, by member uid: each check fails if one was lost or moved.
 struct AllocationHistory {
     /// uid → "shared-lb port/protocol port-name" for each allocation.
@@ -91,71 +128,42 @@ struct AllocationHistory {
 }
 
 /// `sharedlb allocator` as a child process, logging to a file.
-final class AllocatorProcess {
-    private let process: Process
-    private let log: URL
-    private let logHandle: FileHandle
-    private let terminated: AsyncStream<Void>
+struct AllocatorProcess {
+    let child: ChildProcess
 
-    init(binary: URL, kubeconfig: String, log: URL, arguments: [String] = []) throws {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments =
-            [
-                "allocator", "--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-listen", "127.0.0.1:0",
-                "--log-level", "warning",
-            ] + arguments
-        guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: log.path])
-        }
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        let (terminated, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        process.terminationHandler = { _ in
-            continuation.yield()
-            continuation.finish()
-        }
-        try process.run()
-        self.process = process
-        self.log = log
-        self.logHandle = handle
-        self.terminated = terminated
+    /// `sharedlb`, built beside the test bundle by `swift test` (or `swift build`).
+    static var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appending(path: "sharedlb")
     }
 
-    /// Sends `signal` and waits (without blocking a thread) for the process to end; one that
-    /// has not ended within `timeout` is SIGKILLed. Returns whether it ended of its own accord.
+    /// Without leader election unless `arguments` ask for it (`--leader-elect`).
+    init(binary: URL = Self.binary, kubeconfig: String, log: URL, arguments: [String] = []) throws {
+        let election = arguments.contains("--leader-elect") ? [] : ["--no-leader-elect"]
+        child = try ChildProcess(
+            executable: binary,
+            arguments: ["allocator", "--kubeconfig", kubeconfig, "--metrics-listen", "127.0.0.1:0", "--log-level", "warning"]
+                + election + arguments,
+            log: log)
+    }
+
+    /// Sends `signal` and waits for the end (SIGKILL after `timeout`); returns whether it ended
+    /// of its own accord.
     @discardableResult
     func kill(signal: Int32, timeout: Duration = .seconds(30)) async -> Bool {
-        Foundation.kill(process.processIdentifier, signal)
-        let terminated = self.terminated
-        _ = try? await withTimeout(timeout) { for await _ in terminated { break } }
-        let ended = !process.isRunning
-        if !ended {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()  // SIGKILL cannot be ignored: this is immediate
-        }
-        try? logHandle.close()
-        return ended
+        await child.stop(signal: signal, timeout: timeout)
     }
 
-    var status: Int32 { process.terminationStatus }
+    var status: Int32 { child.status }
 
     /// The process's peak resident set (VmHWM), while it runs.
     var peakResidentBytes: Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+        guard
+            let status = try? String(contentsOfFile: "/proc/\(child.processIdentifier)/status", encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
             let kilobytes = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
         else { return nil }
         return kilobytes * 1024
     }
 
-    func logTail() -> String {
-        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        return String(text.suffix(2000))
-    }
-
-    deinit {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-    }
+    func logTail() -> String { child.logTail(2000) }
 }

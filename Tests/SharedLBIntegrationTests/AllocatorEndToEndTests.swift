@@ -22,7 +22,11 @@ struct AllocatorEndToEndTests {
             _ = try await client.create(
                 loadBalancer(
                     "admin", namespace: "team-b", ports: [(8443, "TCP")], sourceRanges: ["10.0.0.0/8"]))
-            let all = ["team-a/db", "team-a/web", "team-b/web", "team-b/dns", "team-b/admin"]
+            _ = try await client.create(
+                loadBalancer(
+                    "metrics", namespace: "team-a", ports: [(9090, "TCP")],
+                    annotations: [SharedLBNames.poolAnnotation: "internal"]))
+            let all = ["team-a/db", "team-a/web", "team-b/web", "team-b/dns", "team-b/admin", "team-a/metrics"]
             try await cluster.waitForEndpoints(all)
 
             #expect(cluster.annotation("team-a/db", SharedLBNames.endpointAnnotation) == "203.0.113.1:5432/TCP")
@@ -53,6 +57,10 @@ struct AllocatorEndToEndTests {
             #expect(adminLB.spec?.type == "LoadBalancer")
             #expect(adminLB.spec?.selector == nil)
 
+            // A pool annotation makes a pool of its own, named after it.
+            #expect(
+                cluster.annotation("team-a/metrics", SharedLBNames.sharedServiceAnnotation)
+                    == "sharedlb-system/sharedlb-internal-1")
             let first = try await client.get(
                 KubeService.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-default-1")
             let names = Set(first.spec?.ports?.compactMap(\.name) ?? [])
@@ -68,8 +76,8 @@ struct AllocatorEndToEndTests {
             try await cluster.settle()
             #expect(try await cluster.audit() == [])
             let metrics = String(decoding: cluster.allocators[0].metrics.exposition(), as: UTF8.self)
-            #expect(metrics.contains("sharedlb_allocator_allocations 7"))
-            #expect(metrics.contains(#"sharedlb_allocator_members{state="placed"} 5"#))
+            #expect(metrics.contains("sharedlb_allocator_allocations 8"))
+            #expect(metrics.contains(#"sharedlb_allocator_members{state="placed"} 6"#))
             #expect(metrics.contains("sharedlb_allocator_leader 1"))
         }
     }

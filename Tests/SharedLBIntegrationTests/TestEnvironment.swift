@@ -72,6 +72,35 @@ struct TestEnvironment: Sendable {
             ).manifest())
     }
 
+    /// Registers the fail-closed overlay's MutatingWebhookConfiguration (`failurePolicy: Fail` with
+    /// `matchConditions`) pointed at `url`: on a real API server the overlay itself, rendered with
+    /// `kubectl kustomize`; on the mock the generator it is made from (`make manifests-check`
+    /// keeps the two equal).
+    func registerFailClosedOverlay(url: String? = nil, name: String) async throws {
+        guard let plane else {
+            try await register(url: url, failurePolicy: .fail, name: name, matchConditions: true)
+            return
+        }
+        let rendered = try await plane.kubectl(
+            ["kustomize", repositoryRoot.appending(path: "manifests/overlays/fail-closed").path])
+        try #require(rendered.succeeded, "\(rendered)")
+        let document = try #require(
+            rendered.standardOutput.components(separatedBy: "\n---\n").first {
+                $0.contains("kind: MutatingWebhookConfiguration")
+            })
+        let json = try await plane.kubectl(["create", "--dry-run=client", "-o", "json", "-f", "-"], input: document)
+        try #require(json.succeeded, "\(json)")
+        var configuration = try JSONDecoder().decode(MutatingWebhookConfiguration.self, from: Data(json.standardOutput.utf8))
+        configuration.metadata = ObjectMeta(name: name, labels: configuration.metadata.labels)
+        for index in configuration.webhooks.indices {
+            #expect(configuration.webhooks[index].failurePolicy == "Fail")
+            #expect(configuration.webhooks[index].matchConditions?.isEmpty == false)
+            configuration.webhooks[index].clientConfig = WebhookClientConfig(
+                url: url ?? webhookURL, service: nil, caBundle: caBundle)
+        }
+        _ = try await client.create(configuration)
+    }
+
     func unregister(_ name: String) async throws {
         try await client.delete(MutatingWebhookConfiguration.self, namespace: nil, name: name)
     }
