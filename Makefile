@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FORMAT_PATHS = Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks Fuzz/Package.swift Fuzz/Sources/FuzzAdmission Fuzz/Sources/FuzzLedger
 
-.PHONY: help build release release-static test lint format manifests manifests-check manifests-render docs-check examples-check link-order bench benchmarks benchmarks-build scale fuzz fuzz-smoke faults run ci
+.PHONY: help build release release-static test test-kube lint format manifests manifests-check manifests-render docs-check examples-check link-order bench benchmarks benchmarks-build scale fuzz fuzz-smoke faults run ci
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -21,8 +21,11 @@ release-static: ## The Dockerfile's build: the Swift runtime linked in, code lai
 	scripts/link-order.sh --check .build/release/sharedlb
 	.build/release/sharedlb --version
 
-test: ## Run the whole test suite
+test: ## Run the whole test suite (with the real-cluster tier when SHAREDLB_KUBE_ASSETS is set)
 	$(SWIFT) test
+
+test-kube: ## The whole suite with the real-cluster tier on every control plane of ../shared/kube
+	SHAREDLB_KUBE_ASSETS="$$(scripts/kube-assets.sh)" $(SWIFT) test
 
 lint: ## Check formatting with swift format and the repo's .swift-format
 	$(SWIFT) format lint --strict --recursive $(FORMAT_PATHS)
