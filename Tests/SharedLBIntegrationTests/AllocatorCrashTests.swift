@@ -141,7 +141,9 @@ struct AllocatorProcess {
         let election = arguments.contains("--leader-elect") ? [] : ["--no-leader-elect"]
         child = try ChildProcess(
             executable: binary,
-            arguments: ["allocator", "--kubeconfig", kubeconfig, "--metrics-listen", "127.0.0.1:0", "--log-level", "warning"]
+            arguments: [
+                "allocator", "--kubeconfig", kubeconfig, "--metrics-listen", "127.0.0.1:0", "--log-level", "warning",
+            ]
                 + election + arguments,
             log: log)
     }

@@ -57,14 +57,16 @@ struct KubectlTests {
             // Server-side apply, twice: no conflict with the webhook's changes.
             for _ in 0..<2 {
                 applied = try await plane.kubectl(
-                    ["apply", "--server-side", "--field-manager=team-a", "-f", "-"], input: Self.manifest("cache", port: 6379))
+                    ["apply", "--server-side", "--field-manager=team-a", "-f", "-"],
+                    input: Self.manifest("cache", port: 6379))
                 #expect(applied.succeeded, "\(applied)")
             }
             #expect(try await type("cache") == "ClusterIP")
 
             // Server dry-run: the converted object is shown, nothing is stored.
             let dry = try await plane.kubectl(
-                ["create", "--dry-run=server", "-o", "jsonpath={.spec.type}", "-f", "-"], input: Self.manifest("preview"))
+                ["create", "--dry-run=server", "-o", "jsonpath={.spec.type}", "-f", "-"],
+                input: Self.manifest("preview"))
             #expect(dry.succeeded && dry.standardOutput == "ClusterIP", "\(dry)")
             await #expect(throws: KubernetesError.self) { _ = try await type("preview") }
 
@@ -94,7 +96,8 @@ struct KubectlTests {
             #expect(applied.standardError.contains("existing LoadBalancer left alone"), "\(applied)")
             #expect(try await type("dedicated") == "LoadBalancer")
             // One that kube-apiserver refuses as a LoadBalancer: its own answer, and SharedLB says why it let it through.
-            applied = try await plane.kubectl(["apply", "-f", "-"], input: Self.manifest("headless", spec: "  clusterIP: None"))
+            applied = try await plane.kubectl(
+                ["apply", "-f", "-"], input: Self.manifest("headless", spec: "  clusterIP: None"))
             #expect(!applied.succeeded, "\(applied)")
             #expect(applied.standardError.contains("may not be set to 'None' for LoadBalancer services"), "\(applied)")
         }

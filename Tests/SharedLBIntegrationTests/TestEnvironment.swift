@@ -90,7 +90,8 @@ struct TestEnvironment: Sendable {
             })
         let json = try await plane.kubectl(["create", "--dry-run=client", "-o", "json", "-f", "-"], input: document)
         try #require(json.succeeded, "\(json)")
-        var configuration = try JSONDecoder().decode(MutatingWebhookConfiguration.self, from: Data(json.standardOutput.utf8))
+        var configuration = try JSONDecoder().decode(
+            MutatingWebhookConfiguration.self, from: Data(json.standardOutput.utf8))
         configuration.metadata = ObjectMeta(name: name, labels: configuration.metadata.labels)
         for index in configuration.webhooks.indices {
             #expect(configuration.webhooks[index].failurePolicy == "Fail")
