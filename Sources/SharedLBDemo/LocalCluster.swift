@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Logging
 import ServiceLifecycle
 public import SharedLBAPIServer
@@ -110,15 +110,8 @@ public struct LocalCluster: Sendable {
     ) async throws {
         let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-local-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        // The in-cluster Service names as well as 127.0.0.1, as `sharedlb certs` issues them.
-        let pki = try CertificateAuthority.generate().issue(ServingCertificateRequest())
-        try pki.write(to: directory)
-        let (listening, listened) = AsyncStream.makeStream(of: Int.self)
-        let webhook = WebhookServer(
-            configuration: WebhookConfiguration(
-                host: "127.0.0.1", port: 0, certificatePath: directory.appending(path: "tls.crt").path,
-                keyPath: directory.appending(path: "tls.key").path),
-            logger: logger, onListening: { _, port in listened.yield(port) })
+        let local = try LocalWebhook(directory: directory, logger: logger)
+        let webhook = local.server
         let store = ObjectStore()
         let admission = RegisteredWebhookAdmission(store: store)
         let token = UUID().uuidString
@@ -134,7 +127,7 @@ public struct LocalCluster: Sendable {
                 try await group.run()
                 return false
             }
-            var ports = listening.makeAsyncIterator()
+            var ports = local.ports.makeAsyncIterator()
             guard let webhookPort = await ports.next() else { throw CancellationError() }
             let server = await apiServer.url
             let client = try KubernetesClient(
@@ -142,7 +135,7 @@ public struct LocalCluster: Sendable {
                     server: server, certificateAuthorityPEM: apiServer.caCertificatePEM, credentials: .token(token)))
             let cluster = LocalCluster(
                 client: client, handler: handler, server: server, caCertificatePEM: apiServer.caCertificatePEM,
-                token: token, webhookURL: "https://127.0.0.1:\(webhookPort)/mutate", caBundle: pki.caBundle,
+                token: token, webhookURL: "https://127.0.0.1:\(webhookPort)/mutate", caBundle: local.caBundle,
                 webhookMetrics: webhook.metrics, apiServer: apiServer)
             tasks.addTask {
                 try await body(cluster)
@@ -166,5 +159,28 @@ public struct LocalCluster: Sendable {
             await admission.shutdown()
             if let failure { throw failure }
         }
+    }
+}
+
+/// The real webhook for 127.0.0.1 (any free port) with a serving certificate minted into
+/// `directory`: run ``server``'s services in a ServiceGroup; ``ports`` yields the port once it listens.
+public struct LocalWebhook: Sendable {
+    public let server: WebhookServer
+    /// The `caBundle` that trusts its certificate.
+    public let caBundle: String
+    public let ports: AsyncStream<Int>
+
+    public init(directory: URL, logger: Logger) throws {
+        // The in-cluster Service names as well as 127.0.0.1, as `sharedlb certs` issues them.
+        let pki = try CertificateAuthority.generate().issue(ServingCertificateRequest())
+        try pki.write(to: directory)
+        let (ports, listened) = AsyncStream.makeStream(of: Int.self)
+        server = WebhookServer(
+            configuration: WebhookConfiguration(
+                host: "127.0.0.1", port: 0, certificatePath: directory.appending(path: "tls.crt").path,
+                keyPath: directory.appending(path: "tls.key").path),
+            logger: logger, onListening: { _, port in listened.yield(port) })
+        caBundle = pki.caBundle
+        self.ports = ports
     }
 }

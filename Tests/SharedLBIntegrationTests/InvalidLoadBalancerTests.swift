@@ -28,15 +28,6 @@ struct InvalidLoadBalancerTests {
         ),
     ]
 
-    /// The Service as a user would write it, created in `namespace`.
-    struct Manifest: KubernetesObject {
-        static let descriptor = KubeService.descriptor
-        var apiVersion = "v1"
-        var kind = "Service"
-        var metadata: ObjectMeta
-        var spec: JSONValue
-    }
-
     /// "accepted as TYPE" or the API server's message.
     static func outcome(
         _ client: KubernetesClient, _ name: String, _ namespace: String, spec: String, annotations: String
@@ -44,7 +35,7 @@ struct InvalidLoadBalancerTests {
         async throws -> String
     {
         let decoded = try JSONDecoder().decode([String: String].self, from: Data(annotations.utf8))
-        let manifest = Manifest(
+        let manifest = Manifest<KubeService>(
             metadata: ObjectMeta(name: name, namespace: namespace, annotations: decoded.isEmpty ? nil : decoded),
             spec: try JSONParser.parse(Array(#"{"type":"LoadBalancer","selector":{"app":"x"},\#(spec)}"#.utf8)))
         do {

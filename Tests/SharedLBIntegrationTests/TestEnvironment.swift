@@ -152,21 +152,14 @@ func withLocalWebhook(
 ) async throws {
     let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-webhook-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
-    let pki = try CertificateAuthority.generate().issue(ServingCertificateRequest())
-    try pki.write(to: directory)
-    let (listening, listened) = AsyncStream.makeStream(of: Int.self)
-    let webhook = WebhookServer(
-        configuration: WebhookConfiguration(
-            host: "127.0.0.1", port: 0, certificatePath: directory.appending(path: "tls.crt").path,
-            keyPath: directory.appending(path: "tls.key").path),
-        logger: logger, onListening: { _, port in listened.yield(port) })
-    let group = ServiceGroup(configuration: .init(services: webhook.services, logger: logger))
+    let webhook = try LocalWebhook(directory: directory, logger: logger)
+    let group = ServiceGroup(configuration: .init(services: webhook.server.services, logger: logger))
     try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
-        var ports = listening.makeAsyncIterator()
+        var ports = webhook.ports.makeAsyncIterator()
         guard let port = await ports.next() else { throw CancellationError() }
         do {
-            try await body("https://127.0.0.1:\(port)/mutate", pki.caBundle, webhook.metrics)
+            try await body("https://127.0.0.1:\(port)/mutate", webhook.caBundle, webhook.server.metrics)
         } catch {
             await group.triggerGracefulShutdown()
             throw error

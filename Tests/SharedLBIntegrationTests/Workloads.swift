@@ -3,31 +3,31 @@ import SharedLBCore
 import SharedLBKubernetes
 import Testing
 
-/// A Pod as a user would write it (a real API server requires containers), for creating only.
-struct PodManifest: KubernetesObject {
-    static let descriptor = Pod.descriptor
-    var apiVersion = "v1"
-    var kind = "Pod"
-    var metadata: ObjectMeta
-    var spec: JSONValue
+/// A kind of object the tests write as users write it (kinds SharedLB itself never models).
+protocol Resource {
+    static var descriptor: ResourceDescriptor { get }
 }
 
-/// A Node for fake Pods to run on: no kubelet, and node lifecycle is off, so it stays as made.
-struct NodeManifest: KubernetesObject {
-    static let descriptor = ResourceDescriptor(
-        group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false)
-    var apiVersion = "v1"
-    var kind = "Node"
-    var metadata: ObjectMeta
+extension Pod: Resource {}
+extension KubeService: Resource {}
+
+enum NodeResource: Resource {
+    static let descriptor = ResourceDescriptor(group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false)
 }
 
-/// A namespace's `default` ServiceAccount, which a real API server needs before it admits a Pod.
-struct ServiceAccountManifest: KubernetesObject {
+enum ServiceAccountResource: Resource {
     static let descriptor = ResourceDescriptor(
         group: "", version: "v1", plural: "serviceaccounts", kind: "ServiceAccount", namespaced: true)
-    var apiVersion = "v1"
-    var kind = "ServiceAccount"
+}
+
+/// An object of `R` as a user writes it, its `spec` raw JSON (a real API server requires
+/// fields SharedLB's models leave out, such as a Pod's containers); for creating only.
+struct Manifest<R: Resource>: KubernetesObject {
+    static var descriptor: ResourceDescriptor { R.descriptor }
+    var apiVersion = R.descriptor.apiVersion
+    var kind = R.descriptor.kind
     var metadata: ObjectMeta
+    var spec: JSONValue?
 }
 
 extension Cluster {
@@ -44,7 +44,7 @@ extension Cluster {
             Array(
                 #"{"nodeName":"\#(Self.nodeName)","containers":[{"name":"app","image":"registry.invalid/app"}]}"#.utf8))
         _ = try await client.create(
-            PodManifest(metadata: ObjectMeta(name: name, namespace: namespace, labels: labels), spec: spec))
+            Manifest<Pod>(metadata: ObjectMeta(name: name, namespace: namespace, labels: labels), spec: spec))
         return try await setPodReady(namespace, name, ip: ip, ready: true)
     }
 
@@ -55,7 +55,7 @@ extension Cluster {
             {"status":{"addresses":[{"type":"InternalIP","address":"\(address)"},{"type":"Hostname","address":"\(Self.nodeName)"}]}}
             """
         _ = try await client.patch(
-            NodeManifest.self, namespace: nil, name: Self.nodeName,
+            Manifest<NodeResource>.self, namespace: nil, name: Self.nodeName,
             patch: .merge(try JSONParser.parse(Array(status.utf8))), subresource: "status")
     }
 
@@ -74,11 +74,11 @@ extension Cluster {
     /// The Node, and the namespace's `default` ServiceAccount (the controller manager makes it
     /// too, a few seconds after a start; whoever is first wins).
     private func prepareForPods(_ namespace: String?) async throws {
-        let node = NodeManifest(
+        let node = Manifest<NodeResource>(
             metadata: ObjectMeta(name: Self.nodeName, labels: ["topology.kubernetes.io/zone": Self.zone]))
         do { _ = try await client.create(node) } catch  where error.kind == .alreadyExists {}
         guard let namespace else { return }
-        let account = ServiceAccountManifest(metadata: ObjectMeta(name: "default", namespace: namespace))
+        let account = Manifest<ServiceAccountResource>(metadata: ObjectMeta(name: "default", namespace: namespace))
         do { _ = try await client.create(account) } catch  where error.kind == .alreadyExists {}
     }
 }
