@@ -12,7 +12,8 @@ extension Pod: Resource {}
 extension KubeService: Resource {}
 
 enum NodeResource: Resource {
-    static let descriptor = ResourceDescriptor(group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false)
+    static let descriptor = ResourceDescriptor(
+        group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false)
 }
 
 enum ServiceAccountResource: Resource {
