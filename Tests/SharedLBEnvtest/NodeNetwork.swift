@@ -237,8 +237,10 @@ public final class NodeNetwork: Sendable {
             guard let executable = findExecutable(program),
                 let result = try? await runCommand(executable, arguments)
             else { continue }
-            // iptables-save stamps its output with the time.
-            let lines = result.standardOutput.split(separator: "\n").filter { !$0.hasPrefix("#") }
+            // iptables-save stamps its output with the time, and address lifetimes count down.
+            let lines = result.standardOutput.split(separator: "\n").filter { !$0.hasPrefix("#") }.map {
+                $0.replacing(/valid_lft \S+ preferred_lft \S+/, with: "")
+            }
             parts.append("$ \(program) \(arguments.joined(separator: " "))\n" + lines.joined(separator: "\n"))
         }
         return parts.joined(separator: "\n")
