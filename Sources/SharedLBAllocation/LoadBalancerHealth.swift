@@ -3,8 +3,10 @@ public import SharedLBCore
 /// What the cloud says about shared LBs, from the Events it records on them (the service
 /// controller's `SyncLoadBalancerFailed`, `EnsuringLoadBalancer`, `EnsuredLoadBalancer`...).
 public enum LoadBalancerHealth {
-    /// The shared LBs whose most recent Event is a failure (`Warning`, reason ending in
-    /// `Failed`), with a message for their members. A later success clears it.
+    /// The shared LBs whose most recent Event is a failure (a `Warning` whose reason ends or
+    /// begins with `Failed`: the service controller's `SyncLoadBalancerFailed`, the AWS Load
+    /// Balancer Controller's `FailedDeployModel` and `FailedBuildModel`), with a message for
+    /// their members. A later success clears it.
     public static func failures(events: [Event], sharedServices: Set<String>) -> [String: String] {
         var latest: [String: (time: String, event: Event)] = [:]
         for event in events {
@@ -23,10 +25,15 @@ public enum LoadBalancerHealth {
         var failures: [String: String] = [:]
         for (name, entry) in latest {
             let reason = entry.event.reason ?? ""
-            guard entry.event.type == "Warning", reason.hasSuffix("Failed") else { continue }
+            guard entry.event.type == "Warning", isFailure(reason) else { continue }
             failures[name] = "shared LB \(name): \(reason): \(entry.event.note ?? "")"
         }
         return failures
+    }
+
+    /// A failure reason of a load-balancer implementation.
+    public static func isFailure(_ reason: String) -> Bool {
+        reason.hasSuffix("Failed") || reason.hasPrefix("Failed")
     }
 
     /// RFC 3339 times (seconds or microseconds) as strings that sort in time order.

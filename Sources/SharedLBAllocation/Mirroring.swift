@@ -21,9 +21,11 @@ public enum Mirroring {
         memberNamespace: String, allocations: [Allocation], memberSlices: [EndpointSlice], pods: [String: Pod]
     ) -> [EndpointSlice] {
         var result: [EndpointSlice] = []
+        // Owned by the shared LB, so the garbage collector deletes them with it; without
+        // `blockOwnerDeletion`, which on clusters with the OwnerReferencesPermissionEnforcement
+        // admission plugin (OpenShift, hardened clusters) needs `update` on `services/finalizers`.
         let owner = OwnerReference(
-            apiVersion: "v1", kind: "Service", name: sharedService, uid: sharedServiceUID, controller: true,
-            blockOwnerDeletion: true)
+            apiVersion: "v1", kind: "Service", name: sharedService, uid: sharedServiceUID, controller: true)
         for source in memberSlices.sorted(by: { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") }) {
             guard source.addressType != "FQDN", source.metadata.labels?[managedByLabel] != managedBy,
                 let sourceName = source.metadata.name

@@ -6,9 +6,12 @@ public enum Restore {
     /// and every LB-only field from `sharedlb.io/requested` (ports stay as they are now, node
     /// ports are allocated afresh), SharedLB's label and annotations removed, and
     /// `sharedlb.io/dedicated: "true"` so a webhook that is still installed leaves it alone.
-    /// Nil for a Service that is not managed.
+    /// Nil for a Service that is not managed, and for one that is no longer a ClusterIP
+    /// Service (someone made it a NodePort or ExternalName Service since: it is theirs now).
     public static func patch(for service: KubeService) -> JSONValue? {
-        guard service.metadata.labels?[SharedLBNames.managedLabel] != nil else { return nil }
+        guard service.metadata.labels?[SharedLBNames.managedLabel] != nil,
+            (service.spec?.type ?? "ClusterIP") == "ClusterIP"
+        else { return nil }
         var spec = JSONObject([("type", .string("LoadBalancer"))])
         var annotations = JSONObject()
         if let text = service.metadata.annotations?[SharedLBNames.requestedAnnotation],

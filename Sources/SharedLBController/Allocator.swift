@@ -22,7 +22,11 @@ import Synchronization
 public final class Allocator: Service, Sendable {
     public let configuration: AllocatorConfiguration
     public let metrics: AllocatorMetrics
+    /// Fenced by the elector's renew deadline, when there is one.
     let client: KubernetesClient
+    /// The client unfenced: for the controller namespace, which every replica may create
+    /// (the Lease lives there) before any of them leads.
+    let replicaClient: KubernetesClient
     let logger: Logger
     let recorder: EventRecorder
     let elector: LeaderElector?
@@ -67,6 +71,14 @@ public final class Allocator: Service, Sendable {
         client: KubernetesClient, configuration: AllocatorConfiguration, metrics: AllocatorMetrics = AllocatorMetrics(),
         logger: Logger
     ) {
+        let elector = configuration.leaderElection.map {
+            LeaderElector(client: client, configuration: $0, logger: logger)
+        }
+        self.elector = elector
+        replicaClient = client
+        // Every write attempt, retries included, holds to the renew deadline (the elector's own
+        // Lease writes do not: it renews through the unfenced client).
+        let client = elector.map { elector in client.fenced { elector.writeDeadline } } ?? client
         self.client = client
         self.metrics = metrics
         self.configuration = configuration
@@ -74,9 +86,6 @@ public final class Allocator: Service, Sendable {
         (reconciled, reconciledSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (kicks, kick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         recorder = EventRecorder(client: client, controller: "allocator.sharedlb.io", instance: configuration.identity)
-        elector = configuration.leaderElection.map {
-            LeaderElector(client: client, configuration: $0, logger: logger)
-        }
         let timeout = configuration.watchTimeoutSeconds
         services = Informer(
             client: client, type: KubeService.self, namespace: nil, labelSelector: nil, watchTimeoutSeconds: timeout,
@@ -128,7 +137,7 @@ public final class Allocator: Service, Sendable {
     func ensureNamespace() async {
         guard configuration.createNamespace else { return }
         do {
-            _ = try await client.get(Namespace.self, namespace: nil, name: configuration.namespace)
+            _ = try await replicaClient.get(Namespace.self, namespace: nil, name: configuration.namespace)
             return
         } catch {
             guard error.kind == .notFound else {
@@ -137,7 +146,7 @@ public final class Allocator: Service, Sendable {
             }
         }
         do {
-            _ = try await client.create(Namespace(metadata: ObjectMeta(name: configuration.namespace)))
+            _ = try await replicaClient.create(Namespace(metadata: ObjectMeta(name: configuration.namespace)))
             logger.notice("created namespace \(configuration.namespace)")
         } catch  where error.kind == .alreadyExists {
             // Another replica was first.

@@ -40,6 +40,8 @@ public final class LeaderElector: Sendable {
         var observed: String?
         var observedAt: ContinuousClock.Instant?
         var transitions = 0
+        /// The last Lease error warned about, and when (the same one is repeated once a minute).
+        var warned: (message: String, at: ContinuousClock.Instant)?
     }
 
     public let configuration: Configuration
@@ -60,6 +62,12 @@ public final class LeaderElector: Sendable {
     /// True while this instance may write: it holds the Lease and renewed it recently enough.
     public var isLeader: Bool {
         state.withLock { state in state.leaderUntil.map { ContinuousClock.now < $0 } ?? false }
+    }
+
+    /// Until when this instance may write (its last renewal plus the renew deadline), or nil
+    /// when it is not the leader: the fence of the allocator's client.
+    public var writeDeadline: ContinuousClock.Instant? {
+        state.withLock { state in state.leaderUntil.flatMap { ContinuousClock.now < $0 ? $0 : nil } }
     }
 
     /// Campaigns and renews until cancelled or a graceful shutdown; ``release()`` then gives
@@ -145,8 +153,31 @@ public final class LeaderElector: Sendable {
             }
             return true
         } catch {
-            logger.debug("lease \(configuration.leaseName): \(error)")
+            report(error, now: now)
             return false
+        }
+    }
+
+    /// A Lease that cannot be read or written makes this replica a standby that never leads,
+    /// so it is a warning (a missing Lease permission would otherwise go unnoticed); the same
+    /// error again within a minute is a debug line. A 409 is another replica winning a race.
+    func report(_ error: any Error, now: ContinuousClock.Instant) {
+        let metadata: Logger.Metadata = [
+            "lease": "\(configuration.namespace)/\(configuration.leaseName)", "error.message": "\(error)",
+        ]
+        let warn = state.withLock { state -> Bool in
+            guard (error as? KubernetesError)?.kind != .conflict else { return false }
+            let message = "\(error)"
+            if let warned = state.warned, warned.message == message, now - warned.at < .seconds(60) {
+                return false
+            }
+            state.warned = (message, now)
+            return true
+        }
+        if warn {
+            logger.warning("cannot read or renew the leader Lease: this replica cannot lead", metadata: metadata)
+        } else {
+            logger.debug("lease attempt failed", metadata: metadata)
         }
     }
 

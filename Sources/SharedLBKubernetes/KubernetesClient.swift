@@ -46,6 +46,10 @@ public final class KubernetesClient: Sendable {
         }
     }
 
+    /// Until when a write may still be sent (nil: none may). A leader-elected writer fences its
+    /// client with its renew deadline (``fenced(by:)``).
+    public typealias WriteFence = @Sendable () -> ContinuousClock.Instant?
+
     public let configuration: ClientConfiguration
     public let retryPolicy: RetryPolicy
     /// How long one request may take, head and body (watches excepted).
@@ -54,16 +58,27 @@ public final class KubernetesClient: Sendable {
     /// it below lease duration minus renew deadline, so no write of a deposed leader lands
     /// after a standby has taken over.
     public let writeTimeout: Duration
+    /// Sent with every request, so the API server's audit log names the writer.
+    public let userAgent: String
+    let fence: WriteFence?
+    /// False for a fenced view: the connection pool is its parent's.
+    let ownsHTTP: Bool
     let http: HTTPClient
+
+    public static let defaultUserAgent = "sharedlb/0.1"
 
     public init(
         configuration: ClientConfiguration, retryPolicy: RetryPolicy = RetryPolicy(),
-        requestTimeout: Duration = .seconds(30), writeTimeout: Duration? = nil
+        requestTimeout: Duration = .seconds(30), writeTimeout: Duration? = nil,
+        userAgent: String = KubernetesClient.defaultUserAgent
     ) throws(KubernetesError) {
         self.configuration = configuration
         self.retryPolicy = retryPolicy
         self.requestTimeout = requestTimeout
         self.writeTimeout = writeTimeout ?? requestTimeout
+        self.userAgent = userAgent
+        fence = nil
+        ownsHTTP = true
         var httpConfiguration = HTTPClient.Configuration(tlsConfiguration: try configuration.tlsConfiguration())
         httpConfiguration.httpVersion = .http1Only
         httpConfiguration.timeout.connect = .seconds(10)
@@ -75,9 +90,28 @@ public final class KubernetesClient: Sendable {
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
     }
 
-    /// Closes the connection pool; call once when done.
+    private init(fencing parent: KubernetesClient, fence: @escaping WriteFence) {
+        configuration = parent.configuration
+        retryPolicy = parent.retryPolicy
+        requestTimeout = parent.requestTimeout
+        writeTimeout = parent.writeTimeout
+        userAgent = parent.userAgent
+        http = parent.http
+        ownsHTTP = false
+        self.fence = fence
+    }
+
+    /// The same client (and connection pool) whose writes hold to `fence`: every attempt of a
+    /// write, retries included, is sent only before the fence's instant and may take no longer
+    /// than what is left of it, so no write of a deposed leader lands after its renew deadline.
+    /// Reads and watches are not fenced.
+    public func fenced(by fence: @escaping WriteFence) -> KubernetesClient {
+        KubernetesClient(fencing: self, fence: fence)
+    }
+
+    /// Closes the connection pool; call once when done (a fenced view leaves it to its parent).
     public func shutdown() async throws {
-        try await http.shutdown()
+        if ownsHTTP { try await http.shutdown() }
     }
 
     // MARK: Typed verbs
@@ -221,10 +255,19 @@ public final class KubernetesClient: Sendable {
     func sendOnce(
         _ method: HTTPMethod, _ path: String, query: [(String, String)], body: [UInt8]?, contentType: String?
     ) async throws(KubernetesError) -> [UInt8] {
+        var timeout = method == .GET ? requestTimeout : writeTimeout
+        if method != .GET, let fence {
+            let left = fence().map { $0 - ContinuousClock.now } ?? .zero
+            guard left > .zero else {
+                throw KubernetesError(
+                    kind: .fenced, code: 0, message: "\(method) \(path) not sent: this writer is no longer the leader")
+            }
+            timeout = min(timeout, left)
+        }
         var request = HTTPClientRequest(url: configuration.server + path + Self.queryString(query))
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "sharedlb/0.1")
+        request.headers.add(name: "User-Agent", value: userAgent)
         if let token = try configuration.bearerToken() {
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
         }
@@ -235,7 +278,6 @@ public final class KubernetesClient: Sendable {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            let timeout = method == .GET ? requestTimeout : writeTimeout
             response = try await http.execute(request, timeout: timeout.timeAmount)
             bytes = try await response.body.collect(upTo: 64 << 20)
         } catch {

@@ -14,6 +14,8 @@ public struct KubernetesError: Error, Sendable, CustomStringConvertible {
         /// An answer that is not what the API promises (undecodable body).
         case decoding
         case configuration
+        /// A write not sent: the writer's fence (a leader's renew deadline) has passed.
+        case fenced
         case other(Int)
     }
 

@@ -20,30 +20,38 @@ public struct WatchEvent<Object: KubernetesObject>: Sendable {
 /// A watch as an async sequence: connects on the first `next()`, yields events as lines
 /// arrive (NDJSON, split across chunk boundaries), ends when the server closes the stream
 /// (its `timeoutSeconds`), and throws ``KubernetesError`` with kind `.gone` for a 410,
-/// whether as an HTTP status or as an in-stream `ERROR` event (fixture `17c`).
+/// whether as an HTTP status or as an in-stream `ERROR` event (fixture `17c`). A line longer
+/// than `maximumEventBytes` ends the watch with a `.decoding` error instead of growing the
+/// buffer without bound; each byte is scanned once, however the lines fall across chunks.
 public struct WatchSequence<Object: KubernetesObject>: AsyncSequence {
     public typealias Element = WatchEvent<Object>
 
     let client: KubernetesClient
     let path: String
     let query: [(String, String)]
+    let maximumEventBytes: Int
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(client: client, path: path, query: query)
+        Iterator(client: client, path: path, query: query, maximumEventBytes: maximumEventBytes)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
         let client: KubernetesClient
         let path: String
         let query: [(String, String)]
+        let maximumEventBytes: Int
         var body: HTTPClientResponse.Body.AsyncIterator?
+        /// Received bytes; those before `start` are consumed, those before `scanned` hold no newline.
         var buffer: [UInt8] = []
+        var start = 0
+        var scanned = 0
         var finished = false
 
-        init(client: KubernetesClient, path: String, query: [(String, String)]) {
+        init(client: KubernetesClient, path: String, query: [(String, String)], maximumEventBytes: Int) {
             self.client = client
             self.path = path
             self.query = query
+            self.maximumEventBytes = maximumEventBytes
         }
 
         public mutating func next() async throws -> WatchEvent<Object>? {
@@ -52,11 +60,26 @@ public struct WatchSequence<Object: KubernetesObject>: AsyncSequence {
                 body = try await client.openStream(path, query: query)
             }
             while true {
-                if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = Array(buffer[..<newline])
-                    buffer.removeSubrange(...newline)
+                let newline = buffer[scanned...].firstIndex(of: UInt8(ascii: "\n"))
+                guard (newline ?? buffer.count) - start <= maximumEventBytes else {
+                    finished = true
+                    throw KubernetesError(
+                        kind: .decoding, code: 0,
+                        message: "watch \(path) sent an event of more than \(maximumEventBytes) bytes")
+                }
+                if let newline {
+                    let line = buffer[start..<newline]
+                    start = newline + 1
+                    scanned = start
                     if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { continue }
-                    return try decode(line)
+                    return try decode(Array(line))
+                }
+                scanned = buffer.count
+                // Consumed bytes are dropped once they are most of the buffer: linear overall.
+                if start > 0, start >= buffer.count / 2 {
+                    buffer.removeSubrange(..<start)
+                    scanned -= start
+                    start = 0
                 }
                 let chunk: ByteBuffer?
                 do {
@@ -112,15 +135,18 @@ public struct WatchSequence<Object: KubernetesObject>: AsyncSequence {
 extension KubernetesClient {
     /// Watches from `resourceVersion` (a list's, or the last event's). The server ends the
     /// stream after `timeoutSeconds`; the client's read timeout is set above that.
+    /// One event is at most `maximumEventBytes` (an object in etcd is at most ~1.5 MiB).
     public func watch<Object: KubernetesObject>(
         _ type: Object.Type, namespace: String?, labelSelector: String? = nil, resourceVersion: String?,
-        timeoutSeconds: Int = 290, allowBookmarks: Bool = true
+        timeoutSeconds: Int = 290, allowBookmarks: Bool = true, maximumEventBytes: Int = 16 << 20
     ) -> WatchSequence<Object> {
         var query: [(String, String)] = [("watch", "true"), ("timeoutSeconds", String(timeoutSeconds))]
         if let labelSelector { query.append(("labelSelector", labelSelector)) }
         if let resourceVersion { query.append(("resourceVersion", resourceVersion)) }
         if allowBookmarks { query.append(("allowWatchBookmarks", "true")) }
-        return WatchSequence(client: self, path: Object.descriptor.path(namespace: namespace), query: query)
+        return WatchSequence(
+            client: self, path: Object.descriptor.path(namespace: namespace), query: query,
+            maximumEventBytes: maximumEventBytes)
     }
 
     /// Sends a GET and returns the streaming body of a 200; any other answer is an error.
@@ -129,7 +155,7 @@ extension KubernetesClient {
     {
         var request = HTTPClientRequest(url: configuration.server + path + Self.queryString(query))
         request.headers.add(name: "Accept", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "sharedlb/0.1")
+        request.headers.add(name: "User-Agent", value: userAgent)
         if let token = try configuration.bearerToken() {
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
         }

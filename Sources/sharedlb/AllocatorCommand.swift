@@ -17,11 +17,16 @@ struct KubeconfigOptions: ParsableArguments {
     @Option(help: "Kubeconfig context (default: the current context).")
     var context: String?
 
-    /// Runs `body` with a client, and closes the client however `body` ends.
-    func withClient<T>(writeTimeout: Duration? = nil, _ body: (KubernetesClient) async throws -> T) async throws -> T {
+    /// Runs `body` with a client, and closes the client however `body` ends. `identity` goes
+    /// into the User-Agent, so the API server's audit log tells replicas apart.
+    func withClient<T>(
+        writeTimeout: Duration? = nil, identity: String? = nil, _ body: (KubernetesClient) async throws -> T
+    ) async throws -> T {
         let client = try KubernetesClient(
             configuration: ClientConfiguration.resolve(kubeconfig: kubeconfig, context: context),
-            writeTimeout: writeTimeout)
+            writeTimeout: writeTimeout,
+            userAgent: identity.map { "\(KubernetesClient.defaultUserAgent) (\($0))" }
+                ?? KubernetesClient.defaultUserAgent)
         let result: Result<T, any Error>
         do {
             result = .success(try await body(client))
@@ -168,9 +173,10 @@ struct AllocatorCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = logging.bootstrap(label: "sharedlb.allocator")
         let metrics = AllocatorMetrics()
-        try await allocator.cluster.withClient(writeTimeout: allocator.writeTimeout) { client in
-            let controller = Allocator(
-                client: client, configuration: allocator.configuration, metrics: metrics, logger: logger)
+        let configuration = allocator.configuration
+        try await allocator.cluster.withClient(writeTimeout: allocator.writeTimeout, identity: configuration.identity) {
+            client in
+            let controller = Allocator(client: client, configuration: configuration, metrics: metrics, logger: logger)
             let operations = OperationsServer(
                 host: metricsListen.host, port: metricsListen.port, logger: logger, exposition: metrics.exposition,
                 ready: { controller.isReady })
@@ -203,10 +209,12 @@ struct RunCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let server = try webhook.makeServer(registry: registry, logger: logger)
-        try await allocator.cluster.withClient(writeTimeout: allocator.writeTimeout) { client in
+        let configuration = allocator.configuration
+        try await allocator.cluster.withClient(writeTimeout: allocator.writeTimeout, identity: configuration.identity) {
+            client in
             // One registry: the webhook's /metrics shows the allocator's metrics too.
             let controller = Allocator(
-                client: client, configuration: allocator.configuration, metrics: AllocatorMetrics(registry: registry),
+                client: client, configuration: configuration, metrics: AllocatorMetrics(registry: registry),
                 logger: logger)
             var configuration = ServiceGroupConfiguration(
                 services: server.services + [controller], gracefulShutdownSignals: [.sigterm, .sigint],

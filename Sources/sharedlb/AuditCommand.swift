@@ -163,7 +163,8 @@ struct RestoreCommand: AsyncParsableCommand {
             sharedlb.io/managed=true gets `type: LoadBalancer` and the LB fields recorded in \
             sharedlb.io/requested back (a merge patch: nothing else changes), loses SharedLB's \
             label and annotations, and is annotated sharedlb.io/dedicated=true so a webhook that \
-            is still installed leaves it alone. Each one then gets a load balancer of its own.
+            is still installed leaves it alone. Each one then gets a load balancer of its own. \
+            A labelled Service that is no longer a ClusterIP Service is left as it is.
             """
     )
 

@@ -238,6 +238,12 @@ struct RestoreTests {
         var plain = service
         plain.metadata.labels = nil
         #expect(Restore.patch(for: plain) == nil)
+        // Labelled but no longer a ClusterIP Service: its owner made it something else; left alone.
+        for type in ["NodePort", "ExternalName", "LoadBalancer"] {
+            var other = service
+            other.spec?.type = type
+            #expect(Restore.patch(for: other) == nil, "\(type)")
+        }
     }
 
     @Test("LB-only annotations recorded in sharedlb.io/requested go back to the annotations, not the spec")

@@ -181,6 +181,19 @@ struct LoadBalancerHealthTests {
         #expect(LoadBalancerHealth.failures(events: [other], sharedServices: lbs).isEmpty)
     }
 
+    @Test("failure reasons of the service controller, the AWS Load Balancer Controller and MetalLB")
+    func reasons() {
+        let lbs: Set<String> = ["sharedlb-default-1"]
+        for reason in ["SyncLoadBalancerFailed", "FailedDeployModel", "FailedBuildModel", "AllocationFailed"] {
+            let failed = event(reason, "Warning", at: "2026-11-27T02:51:22Z")
+            #expect(LoadBalancerHealth.failures(events: [failed], sharedServices: lbs).count == 1, "\(reason)")
+        }
+        for reason in ["EnsuredLoadBalancer", "SuccessfullyReconciled", "IPAllocated"] {
+            let normal = event(reason, "Warning", at: "2026-11-27T02:51:22Z")
+            #expect(LoadBalancerHealth.failures(events: [normal], sharedServices: lbs).isEmpty, "\(reason)")
+        }
+    }
+
     @Test("a core/v1 Event read through events.k8s.io (fixture 13n) is dated by deprecatedLastTimestamp")
     func coreEvent() throws {
         var event = try Fixtures.decode(Event.self, "13n-get-event-events-v1.json")

@@ -120,9 +120,7 @@ public final class ControlPlane: Sendable {
     private init(version: KubeVersion, options: Options) throws {
         self.version = version
         self.options = options
-        directory = FileManager.default.temporaryDirectory.appending(
-            path: "sharedlb-envtest-\(version.name)-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try ScratchDirectory.make(prefix: "sharedlb-envtest-\(version.name)")
         let chosen = try LocalPorts.free(4)
         ports = Ports(etcdClient: chosen[0], etcdPeer: chosen[1], apiServer: chosen[2], controllerManager: chosen[3])
         pki = try ControlPlanePKI.generate()

@@ -42,20 +42,26 @@ public final class FaultProxy: Sendable {
         public var path: String?
         /// Only watches (true), only other requests (false), or both (nil).
         public var watch: Bool?
+        /// A part of the User-Agent (one client among several); nil for any.
+        public var userAgent: String?
         public var count: Int
         public var action: Action
 
-        public init(method: String? = nil, path: String? = nil, watch: Bool? = nil, count: Int, action: Action) {
+        public init(
+            method: String? = nil, path: String? = nil, watch: Bool? = nil, userAgent: String? = nil, count: Int,
+            action: Action
+        ) {
             self.method = method
             self.path = path
             self.watch = watch
+            self.userAgent = userAgent
             self.count = count
             self.action = action
         }
 
-        func matches(method: String, path: String, isWatch: Bool) -> Bool {
+        func matches(method: String, path: String, isWatch: Bool, userAgent: String) -> Bool {
             (self.method == nil || self.method == method) && (self.path.map { path.contains($0) } ?? true)
-                && (watch == nil || watch == isWatch)
+                && (watch == nil || watch == isWatch) && (self.userAgent.map { userAgent.contains($0) } ?? true)
         }
     }
 
@@ -82,11 +88,11 @@ public final class FaultProxy: Sendable {
     public var appliedFaults: [String] { applied.withLock { $0 } }
 
     /// The first fault for this request, used up by one.
-    func take(method: String, path: String, isWatch: Bool) -> Fault.Action? {
+    func take(method: String, path: String, isWatch: Bool, userAgent: String) -> Fault.Action? {
         let action: Fault.Action? = faults.withLock { faults in
             guard
                 let index = faults.firstIndex(where: {
-                    $0.count > 0 && $0.matches(method: method, path: path, isWatch: isWatch)
+                    $0.count > 0 && $0.matches(method: method, path: path, isWatch: isWatch, userAgent: userAgent)
                 })
             else { return nil }
             faults[index].count -= 1
@@ -116,8 +122,8 @@ public final class FaultProxy: Sendable {
         let upstream = HTTPClient(eventLoopGroupProvider: .singleton, configuration: upstreamConfiguration)
         let (listening, listened) = AsyncStream.makeStream(of: Int.self)
         let proxyBox = Mutex<FaultProxy?>(nil)
-        let responder = ProxyResponder(upstream: upstream, target: plane.server) { method, path, isWatch in
-            proxyBox.withLock { $0 }?.take(method: method, path: path, isWatch: isWatch)
+        let responder = ProxyResponder(upstream: upstream, target: plane.server) { method, path, isWatch, userAgent in
+            proxyBox.withLock { $0 }?.take(method: method, path: path, isWatch: isWatch, userAgent: userAgent)
         }
         let application = Application(
             responder: responder, server: try .tls(.http1(), tlsConfiguration: tls),
@@ -137,10 +143,11 @@ public final class FaultProxy: Sendable {
                 result = .failure(error)
             }
             await group.triggerGracefulShutdown()
+            // Ends the watches still proxied (a graceful shutdown would wait for each to time out).
+            try? await upstream.shutdown()
             await tasks.waitForAll()
             return result
         }
-        try? await upstream.shutdown()
         return try result.get()
     }
 }
@@ -159,12 +166,13 @@ struct ProxyResponder: HTTPResponder {
     typealias Context = BasicRequestContext
     let upstream: HTTPClient
     let target: String
-    let fault: @Sendable (_ method: String, _ path: String, _ isWatch: Bool) -> FaultProxy.Fault.Action?
+    let fault:
+        @Sendable (_ method: String, _ path: String, _ isWatch: Bool, _ userAgent: String) -> FaultProxy.Fault.Action?
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let isWatch = request.uri.queryParameters["watch"].map { $0 == "true" || $0 == "1" } ?? false
         let path = request.uri.path
-        let action = fault(request.method.rawValue, path, isWatch)
+        let action = fault(request.method.rawValue, path, isWatch, request.headers[.userAgent] ?? "")
         switch action {
         case .status(let code, let retryAfter)?:
             var headers = HTTPFields()

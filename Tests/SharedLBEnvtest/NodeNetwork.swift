@@ -97,6 +97,7 @@ public final class NodeNetwork: Sendable {
     }
 
     private func addNamespace(_ name: String) async throws {
+        ScratchDirectory.recordNamespace(name, in: plane.directory)
         try await ip(["netns", "add", name])
         state.withLock { $0.namespaces.append(name) }
         try await ip(["-n", name, "link", "set", "lo", "up"])

@@ -105,6 +105,104 @@ struct LeaderFailoverProcessTests {
     }
 }
 
+/// Leader fencing, proved on a real API server by its audit log.
+@Suite("Allocator processes: a deposed leader writes nothing")
+struct FencingTests {
+    @Test(
+        "the leader stopped (SIGSTOP) past its lease and resumed: no write of it lands after the standby took over",
+        arguments: Backend.real)
+    func fencing(backend: Backend) async throws {
+        try await Cluster.run(on: backend, allocators: 0, faultProxy: true) { cluster in
+            let plane = try #require(cluster.environment.plane)
+            let proxy = try #require(cluster.proxy)
+            try await cluster.withKubeconfig { directory, kubeconfig in
+                let client = cluster.client
+                let timings = ["--lease-duration", "3s", "--renew-deadline", "2s", "--retry-period", "500ms"]
+                var processes: [String: AllocatorProcess] = [:]
+                for identity in ["allocator-a", "allocator-b"] {
+                    processes[identity] = try AllocatorProcess(
+                        kubeconfig: kubeconfig, log: directory.appending(path: "\(identity).log"),
+                        arguments: ["--leader-elect", "--identity", identity] + timings)
+                }
+                func create(_ index: Int) async throws -> String {
+                    _ = try await client.create(
+                        loadBalancer("m-\(index)", namespace: "team-a", ports: [(1000 + index, "TCP")]))
+                    return "team-a/m-\(index)"
+                }
+                var ids = [try await create(0)]
+                try await cluster.waitForEndpoints(ids, timeout: .seconds(30))
+                let lease = try await client.get(
+                    Lease.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-allocator")
+                let leader = try #require(lease.spec?.holderIdentity)
+                let standby = leader == "allocator-a" ? "allocator-b" : "allocator-a"
+
+                // The leader's patches fail (500) and are retried with backoff: it is in the middle
+                // of retrying when it stops, and its retries go on when it resumes.
+                proxy.inject(.init(method: "PATCH", userAgent: "(\(leader))", count: 10_000, action: .status(500)))
+                for index in 1...5 { ids.append(try await create(index)) }
+                let retrying = ContinuousClock.now + .seconds(20)
+                while proxy.appliedFaults.isEmpty, ContinuousClock.now < retrying {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(!proxy.appliedFaults.isEmpty, "the leader never met a failing patch")
+                processes[leader]!.child.signal(SIGSTOP)
+                for index in 6...10 { ids.append(try await create(index)) }
+                var taken: Lease?
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline {
+                    let current = try await client.get(
+                        Lease.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-allocator")
+                    if current.spec?.holderIdentity == standby {
+                        taken = current
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                let takeover = try #require(
+                    taken?.spec?.acquireTime.flatMap { try? Date($0, strategy: .iso8601) },
+                    "the standby never took over")
+                try await cluster.waitForEndpoints(ids, timeout: .seconds(30))
+                // Resumed, the old leader finds its renew deadline long past: it may read, never
+                // write, though its pending retries would now go through.
+                proxy.clearFaults()
+                let resumed = Date()
+                processes[leader]!.child.signal(SIGCONT)
+                for index in 11...20 { ids.append(try await create(index)) }
+                try await cluster.waitForEndpoints(ids, timeout: .seconds(30))
+                func by(_ identity: String, _ events: [AuditEvent]) -> [AuditEvent] {
+                    events.filter {
+                        $0.username == Cluster.allocatorUser && $0.userAgent?.contains("(\(identity))") == true
+                    }
+                }
+                func after(_ instant: Date, _ events: [AuditEvent]) -> [AuditEvent] {
+                    events.filter {
+                        ($0.requestReceivedTimestamp.flatMap { try? Date($0, strategy: .iso8601) } ?? .distantPast)
+                            > instant
+                    }
+                }
+                // The resumed leader has run: its requests since SIGCONT reached the API server (its
+                // Lease reads, a member's retried patch would come first).
+                let ran = ContinuousClock.now + .seconds(20)
+                var events = try plane.auditEvents()
+                while after(resumed, by(leader, events)).count < 2, ContinuousClock.now < ran {
+                    try await Task.sleep(for: .milliseconds(200))
+                    events = try plane.auditEvents()
+                }
+                #expect(after(resumed, by(leader, events)).count >= 2, "the old leader did not run after SIGCONT")
+                let writes = events.filter(\.isWrite)
+                func by(_ identity: String) -> [AuditEvent] { by(identity, writes) }
+                func after(_ events: [AuditEvent]) -> [AuditEvent] { after(takeover, events) }
+                #expect(!by(leader).isEmpty, "the leader never wrote: the test proved nothing")
+                #expect(!after(by(standby)).isEmpty)
+                let late = after(by(leader))
+                #expect(late.isEmpty, "the deposed leader wrote after the takeover: \(late)")
+                for process in processes.values { await process.kill(signal: SIGTERM) }
+                #expect(try await cluster.audit() == [])
+            }
+        }
+    }
+}
+
 /// Every allocation seen so far, by member uid: each check fails if one was lost or moved.
 struct AllocationHistory {
     /// uid → "shared-lb port/protocol port-name" for each allocation.

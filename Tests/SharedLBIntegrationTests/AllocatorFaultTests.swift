@@ -4,7 +4,9 @@ import SharedLBAPIServer
 import SharedLBAllocation
 import SharedLBController
 import SharedLBCore
+import SharedLBEnvtest
 import SharedLBKubernetes
+import Synchronization
 import Testing
 
 @Suite("Allocator: endpoints, races, leadership and faults")
@@ -95,6 +97,34 @@ struct AllocatorFaultTests {
         }
     }
 
+    @Test(
+        "a hardened cluster (OwnerReferencesPermissionEnforcement): mirrored slices are written with the manifests' RBAC",
+        arguments: Backend.real)
+    func hardenedOwnerReferences(backend: Backend) async throws {
+        let hardened = ControlPlane.Options(admissionPlugins: ["OwnerReferencesPermissionEnforcement"])
+        try await Cluster.run(on: backend, planeOptions: hardened) { cluster in
+            _ = try await cluster.client.create(loadBalancer("web", namespace: "team-a", ports: [(8080, "TCP")]))
+            _ = try await cluster.runningPod("team-a", "web-1", ip: "10.244.1.11", labels: ["app": "web"])
+            try await cluster.waitForEndpoints(["team-a/web"])
+            let mirrors = Informer(
+                client: cluster.client, type: EndpointSlice.self, namespace: SharedLBNames.defaultNamespace,
+                labelSelector: "endpointslice.kubernetes.io/managed-by=allocator.sharedlb.io")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try? await mirrors.run() }
+                #expect(
+                    try await waitUntil(mirrors) { slices in
+                        slices.values.contains { $0.endpoints?.map(\.addresses) == [["10.244.1.11"]] }
+                    })
+                // Owned by the shared LB (garbage collection), without blocking its deletion.
+                let owner = try #require(mirrors.snapshot().values.first?.metadata.ownerReferences?.first)
+                #expect(owner.name == "sharedlb-default-1" && owner.blockOwnerDeletion != true)
+                group.cancelAll()
+            }
+            try await cluster.settle()
+            #expect(try await cluster.audit() == [])
+        }
+    }
+
     @Test("two allocators racing without leader election never give one slot to two members", arguments: Backend.all)
     func racing(backend: Backend) async throws {
         try await Cluster.run(on: backend, allocators: 2) { cluster in
@@ -177,6 +207,40 @@ struct AllocatorFaultTests {
                     group.cancelAll()
                 }
             }
+        }
+    }
+
+    @Test("a replica whose Lease is forbidden says so at warning level, once a minute, instead of idling silently")
+    func forbiddenLease() async throws {
+        try await TestEnvironment.run(on: .mock) { environment in
+            _ = try await environment.client.create(
+                Namespace(metadata: ObjectMeta(name: SharedLBNames.defaultNamespace)))
+            environment.handler.inject(
+                .init(
+                    verb: "get", resource: "leases", count: 1000,
+                    status: APIStatus(code: 403, reason: "Forbidden", message: "leases is forbidden")))
+            let records = LogRecords()
+            let elector = LeaderElector(
+                client: environment.client,
+                configuration: .init(
+                    identity: "solo", leaseDuration: .seconds(2), renewDeadline: .milliseconds(800),
+                    retryPeriod: .milliseconds(50)),
+                logger: Logger(label: "elector") { _ in RecordingLogHandler(records: records) })
+            try await withTimeout(.seconds(20)) {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { try? await elector.run() }
+                    // Ten attempts or more: one warning, the rest at debug.
+                    while records.all.filter({ $0.level == .debug }).count < 9 {
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
+                    group.cancelAll()
+                }
+            }
+            let warnings = records.all.filter { $0.level == .warning }
+            #expect(warnings.count == 1, "\(warnings)")
+            #expect(warnings.first?.message.contains("cannot read or renew the leader Lease") == true)
+            #expect(warnings.first?.metadata.contains("leases is forbidden") == true)
+            #expect(!elector.isLeader)
         }
     }
 
@@ -303,5 +367,38 @@ struct AllocatorFaultTests {
             _ = try await client.get(
                 KubeService.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-default-1")
         }
+    }
+}
+
+/// Log lines kept for a test to read.
+final class LogRecords: Sendable {
+    struct Record: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: String
+    }
+
+    private let records = Mutex<[Record]>([])
+    var all: [Record] { records.withLock { $0 } }
+    func append(_ record: Record) { records.withLock { $0.append(record) } }
+}
+
+/// A LogHandler that keeps every line (all levels) in ``LogRecords``.
+struct RecordingLogHandler: LogHandler {
+    let records: LogRecords
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        records.append(
+            .init(
+                level: event.level, message: "\(event.message)",
+                metadata: merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")))
     }
 }

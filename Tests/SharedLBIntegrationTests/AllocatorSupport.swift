@@ -125,9 +125,10 @@ struct Cluster: Sendable {
     static func run(
         on backend: Backend = .mock, allocators count: Int = 1, registerWebhook: Bool = true,
         configuration: AllocatorConfiguration = testConfiguration(identity: "allocator"), faultProxy: Bool = false,
+        planeOptions: ControlPlane.Options = .init(),
         _ body: @Sendable @escaping (Cluster) async throws -> Void
     ) async throws {
-        try await TestEnvironment.run(on: backend) { environment in
+        try await TestEnvironment.run(on: backend, options: planeOptions) { environment in
             if registerWebhook { try await environment.register(failurePolicy: .fail) }
             let access = try await allocatorAccess(environment)
             if faultProxy, let plane = environment.plane {
@@ -293,8 +294,8 @@ extension Cluster {
     /// A scratch directory holding a kubeconfig with the allocators' access (for `sharedlb`
     /// child processes), removed when `body` returns.
     func withKubeconfig<T>(_ body: (_ directory: URL, _ kubeconfig: String) async throws -> T) async throws -> T {
-        let directory = FileManager.default.temporaryDirectory.appending(path: "sharedlb-\(UUID())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // Owned by this process: if it crashes, the next test run kills the allocators it left.
+        let directory = try ScratchDirectory.make(prefix: "sharedlb-allocators")
         defer { try? FileManager.default.removeItem(at: directory) }
         let kubeconfig = directory.appending(path: "kubeconfig").path
         if let plane = environment.plane {

@@ -115,10 +115,12 @@ struct TestEnvironment: Sendable {
         }
     }
 
-    /// Runs `body` with the webhook and an API server of `backend`, then stops them.
-    static func run(on backend: Backend, _ body: @escaping @Sendable (TestEnvironment) async throws -> Void)
-        async throws
-    {
+    /// Runs `body` with the webhook and an API server of `backend`, then stops them. `options`
+    /// shape a real control plane (admission plugins, flags); the mock ignores them.
+    static func run(
+        on backend: Backend, options: ControlPlane.Options = .init(),
+        _ body: @escaping @Sendable (TestEnvironment) async throws -> Void
+    ) async throws {
         let logger = {
             var logger = Logger(label: "test.e2e")
             logger.logLevel = .warning
@@ -133,7 +135,7 @@ struct TestEnvironment: Sendable {
                         webhookMetrics: local.webhookMetrics, local: local, plane: nil))
             }
         case .real(let version):
-            try await ControlPlane.run(version) { plane in
+            try await ControlPlane.run(version, options: options) { plane in
                 try await withLocalWebhook(logger: logger) { url, caBundle, metrics in
                     try await body(
                         TestEnvironment(

@@ -2,6 +2,7 @@ import Logging
 import SharedLBAPIServer
 import SharedLBCore
 import SharedLBKubernetes
+import Synchronization
 import Testing
 
 /// Runs the in-repo API server over HTTPS and a client configured for it, as a kubeconfig would.
@@ -233,6 +234,34 @@ struct ClientVerbTests {
                 $0.verb == "get" && $0.resource == "namespaces" && $0.code == 500
             }
             #expect(failedGets.count == 2 + 4)
+        }
+    }
+
+    @Test("a fenced client sends no write past its fence, retries included; reads are not fenced")
+    func fence() async throws {
+        try await withCluster { client, handler in
+            let deadline = Mutex<ContinuousClock.Instant?>(nil)
+            let fenced = client.fenced { deadline.withLock { $0 } }
+            func creates() -> [RequestLog.Entry] {
+                handler.requestLog.all.filter { $0.verb == "create" && $0.resource == "configmaps" }
+            }
+            func create(_ name: String) async throws {
+                _ = try await fenced.create(ConfigMap(metadata: ObjectMeta(name: name, namespace: "default")))
+            }
+            // Not the leader: nothing is sent.
+            await #expect { try await create("not-leader") } throws: { ($0 as? KubernetesError)?.kind == .fenced }
+            #expect(creates().isEmpty)
+            _ = try await fenced.get(Namespace.self, namespace: nil, name: "default")
+            deadline.withLock { $0 = .now + .seconds(30) }
+            try await create("leader")
+            #expect(creates().map(\.code) == [201])
+            // Throttled with Retry-After: 1 while the fence is 0.3 s away: the retry is not sent.
+            deadline.withLock { $0 = .now + .milliseconds(300) }
+            handler.inject(
+                .init(verb: "create", resource: "configmaps", count: 10, status: .tooManyRequests(retryAfterSeconds: 1))
+            )
+            await #expect { try await create("deposed") } throws: { ($0 as? KubernetesError)?.kind == .fenced }
+            #expect(creates().map(\.code) == [201, 429])
         }
     }
 

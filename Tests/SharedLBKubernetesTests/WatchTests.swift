@@ -43,6 +43,28 @@ struct WatchTests {
         }
     }
 
+    @Test("an event longer than the bound ends the watch with an error instead of a growing buffer")
+    func boundedLine() async throws {
+        try await withCluster { client, _ in
+            let list = try await client.list(ConfigMap.self, namespace: "default")
+            _ = try await client.create(configMap("small"))
+            _ = try await client.create(configMap("large", String(repeating: "x", count: 4096)))
+            var seen: [String] = []
+            await #expect {
+                for try await event in client.watch(
+                    ConfigMap.self, namespace: "default", resourceVersion: list.metadata.resourceVersion,
+                    timeoutSeconds: 5, allowBookmarks: false, maximumEventBytes: 2048)
+                {
+                    seen.append(event.object.metadata.name ?? "")
+                }
+            } throws: { error in
+                (error as? KubernetesError)?.kind == .decoding
+                    && (error as? KubernetesError)?.message.contains("more than 2048 bytes") == true
+            }
+            #expect(seen == ["small"])
+        }
+    }
+
     @Test("a watch from a resourceVersion the server no longer has fails with .gone (in-stream ERROR 410)")
     func expired() async throws {
         try await withCluster { client, handler in
