@@ -31,12 +31,18 @@ public struct Auditor: Sendable {
     /// Managed Services (nil: not checked).
     public var memberServices: [KubeService]?
     public var mixedProtocol: Bool
+    /// The annotations that decide sharing, as the allocator's `--lb-annotation-prefix`.
+    public var shaping: ShapingAnnotations
 
+    /// Shards stored under an older key rule are checked as the allocator reads them
+    /// (``LedgerShard/migrated(shaping:)``).
     public init(
         shards: [LedgerShard], unreadable: [String: String] = [:], sharedServices: [KubeService]? = nil,
-        mirroredSlices: [EndpointSlice]? = nil, memberServices: [KubeService]? = nil, mixedProtocol: Bool = false
+        mirroredSlices: [EndpointSlice]? = nil, memberServices: [KubeService]? = nil, mixedProtocol: Bool = false,
+        shaping: ShapingAnnotations = .standard
     ) {
-        self.shards = shards
+        self.shards = shards.map { $0.migrated(shaping: shaping) }
+        self.shaping = shaping
         self.unreadable = unreadable
         self.sharedServices = sharedServices
         self.mirroredSlices = mirroredSlices
@@ -137,7 +143,7 @@ public struct Auditor: Sendable {
     func checkMembers(_ services: [KubeService]) -> [Violation] {
         var found: [Violation] = []
         var placed: Set<String> = []
-        let pairs = services.compactMap { service in Member(service: service).map { (service, $0) } }
+        let pairs = services.compactMap { service in Member(service: service, shaping: shaping).map { (service, $0) } }
         var members: [String: Member] = [:]
         for (_, member) in pairs { members[member.uid] = member }
         for shard in shards {

@@ -133,6 +133,26 @@ public struct LedgerShard: Sendable, Equatable {
 
     public var configMapName: String { Naming.ledgerName(sharedService: sharedService) }
 
+    /// The shard keyed by the current rule. Keys stored before 2026-12 hold every annotation
+    /// but a deny-list, and key Local-policy members by selector alone: such a shard keeps
+    /// only its load-balancer-shaping annotations (its members, keyed the same way now, stay)
+    /// and takes the namespace most of its members are in (ties: the first by name; members
+    /// of other namespaces then move, since a selector means nothing outside its namespace).
+    /// The planner rewrites a shard so migrated once.
+    public func migrated(shaping: ShapingAnnotations) -> LedgerShard {
+        let annotations = key.annotations.filter { shaping.shapes($0.key) }
+        var namespace = key.namespace
+        if key.selector != nil, namespace == nil {
+            let counts = Dictionary(grouping: allocations, by: \.namespace).mapValues(\.count)
+            namespace = counts.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key
+        }
+        guard annotations != key.annotations || namespace != key.namespace else { return self }
+        let migrated = CompatibilityKey(
+            pool: key.pool, settings: key.settings, annotations: annotations, selector: key.selector,
+            namespace: namespace)
+        return LedgerShard(sharedService: sharedService, key: migrated, allocations: allocations)
+    }
+
     /// The protocols in use (one, unless mixed protocols are allowed).
     public var protocols: Set<PortProtocol> { Set(allocations.map(\.slot.protocol)) }
 

@@ -52,39 +52,76 @@ public struct MemberPort: Sendable, Hashable, Comparable {
     public static func < (lhs: MemberPort, rhs: MemberPort) -> Bool { lhs.slot < rhs.slot }
 }
 
+/// Which annotations shape a load balancer, and so decide which members may share one: those
+/// under the prefixes load-balancer implementations read (DESIGN.md, "Invariants"), and any
+/// prefix the operator adds (`--lb-annotation-prefix`). No other annotation decides sharing:
+/// an unrelated edit must not move a member to another LB, that is, to another address.
+public struct ShapingAnnotations: Sendable, Hashable {
+    /// Cloud providers and load-balancer implementations, by the annotations they document.
+    public static let defaultPrefixes = [
+        // The in-tree and external cloud providers (AWS and its Load Balancer Controller,
+        // Azure, Alibaba, DigitalOcean, Linode, Vultr, Scaleway, OCI, ...).
+        "service.beta.kubernetes.io/",
+        // IBM Cloud, Tencent, and kube-proxy's own.
+        "service.kubernetes.io/",
+        // GKE.
+        "cloud.google.com/", "networking.gke.io/",
+        // MetalLB, Cilium, kube-vip, PureLB, OpenELB, LoxiLB, k3s ServiceLB, Tailscale.
+        "metallb.universe.tf/", "metallb.io/", "io.cilium/", "lbipam.cilium.io/", "service.cilium.io/",
+        "kube-vip.io/", "purelb.io/", "lb.kubesphere.io/", "eip.openelb.kubesphere.io/",
+        "protocol.openelb.kubesphere.io/", "loxilb.io/", "svccontroller.k3s.cattle.io/", "tailscale.com/",
+        // OpenStack (and OVHcloud), OCI, Hetzner, DigitalOcean, Exoscale, Civo, Huawei, Tencent, Yandex.
+        "loadbalancer.openstack.org/", "oci.oraclecloud.com/", "oci-network-load-balancer.oraclecloud.com/",
+        "load-balancer.hetzner.cloud/", "kubernetes.digitalocean.com/", "service.beta.exoscale.ch/",
+        "kubernetes.civo.com/", "kubernetes.io/elb.", "service.cloud.tencent.com/", "yandex.cloud/",
+    ]
+
+    public static let standard = ShapingAnnotations()
+
+    /// Every prefix in force: the defaults, then the operator's.
+    public let prefixes: [String]
+
+    public init(adding extra: [String] = []) {
+        prefixes = Self.defaultPrefixes + extra.filter { !$0.isEmpty && !Self.defaultPrefixes.contains($0) }
+    }
+
+    public func shapes(_ annotation: String) -> Bool {
+        prefixes.contains { annotation.hasPrefix($0) }
+    }
+}
+
 /// Which members may share a load balancer: the pool and every setting that shapes one
 /// (DESIGN.md, "Invariants"). The shared LB Service carries all of them.
 public struct CompatibilityKey: Sendable, Hashable, Comparable, CustomStringConvertible {
-    /// Annotations that do not shape a load balancer (prefixes, or exact keys).
-    public static let ignoredAnnotationPrefixes = [
-        "kubectl.kubernetes.io/", "sharedlb.io/", "meta.helm.sh/", "argocd.argoproj.io/",
-        "external-dns.alpha.kubernetes.io/", "kustomize.toolkit.fluxcd.io/", "helm.toolkit.fluxcd.io/",
-        "kapp.k14s.io/", "field.cattle.io/", "prometheus.io/", "kubernetes.io/change-cause",
-        "kubernetes.io/description", "deployment.kubernetes.io/", "app.kubernetes.io/",
-    ]
-
     /// The `sharedlb.io/pool` value (`""` without one).
     public let pool: String
     /// The shared LB's spec settings, only those present (names as in `spec`).
     public let settings: JSONObject
-    /// The annotations the shared LB carries.
+    /// The annotations the shared LB carries: the members' load-balancer-shaping ones.
     public let annotations: [String: String]
-    /// For `externalTrafficPolicy: Local` only: the pods selected. kube-proxy health-checks
-    /// per Service, so Local members can only share when they select the same pods.
+    /// For `externalTrafficPolicy: Local` only: the pods selected, and their namespace.
+    /// kube-proxy health-checks per Service, so Local members can only share when they
+    /// select the same pods (a selector means nothing outside its namespace).
     public let selector: [String: String]?
+    public let namespace: String?
     /// Canonical JSON (sorted keys): the identity of the key, stored in the ledger.
     public let canonical: String
 
-    public init(pool: String, settings: JSONObject, annotations: [String: String], selector: [String: String]? = nil) {
+    public init(
+        pool: String, settings: JSONObject, annotations: [String: String], selector: [String: String]? = nil,
+        namespace: String? = nil
+    ) {
         self.pool = pool
         self.settings = settings
         self.annotations = annotations
         self.selector = selector
+        self.namespace = namespace
         var root = JSONObject()
         if let selector {
             root["selector"] = .object(
                 JSONObject(selector.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) }))
         }
+        if let namespace { root["namespace"] = .string(namespace) }
         if !annotations.isEmpty {
             root["annotations"] = .object(
                 JSONObject(annotations.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) }))
@@ -111,7 +148,8 @@ public struct CompatibilityKey: Sendable, Hashable, Comparable, CustomStringConv
             selector = Dictionary(members.map { ($0.key, $0.value.stringValue ?? "") }, uniquingKeysWith: { a, _ in a })
         }
         self.init(
-            pool: root["pool"]?.stringValue ?? "", settings: settings, annotations: annotations, selector: selector)
+            pool: root["pool"]?.stringValue ?? "", settings: settings, annotations: annotations, selector: selector,
+            namespace: root["namespace"]?.stringValue)
     }
 
     /// The pool part of shared LB names.
@@ -121,10 +159,6 @@ public struct CompatibilityKey: Sendable, Hashable, Comparable, CustomStringConv
     public func hash(into hasher: inout Hasher) { hasher.combine(canonical) }
     public static func < (lhs: CompatibilityKey, rhs: CompatibilityKey) -> Bool { lhs.canonical < rhs.canonical }
     public var description: String { canonical }
-
-    static func shapesLoadBalancer(_ annotation: String) -> Bool {
-        !ignoredAnnotationPrefixes.contains { annotation.hasPrefix($0) }
-    }
 }
 
 /// A managed Service as the allocator sees it.
@@ -178,7 +212,7 @@ public struct Member: Sendable, Hashable {
     }
 
     /// The member a managed Service stands for; `nil` when ``isMember(_:)`` is false.
-    public init?(service: KubeService) {
+    public init?(service: KubeService, shaping: ShapingAnnotations = .standard) {
         guard Self.isMember(service), let uid = service.metadata.uid else { return nil }
         let annotations = service.metadata.annotations ?? [:]
         var problems: [String] = []
@@ -209,11 +243,11 @@ public struct Member: Sendable, Hashable {
             if let value = spec.ipFamilies { settings["ipFamilies"] = .array(value.map(JSONValue.string)) }
             if let value = spec.ipFamilyPolicy { settings["ipFamilyPolicy"] = .string(value) }
         }
-        var shaping: [String: String] = [:]
-        for (key, value) in annotations where CompatibilityKey.shapesLoadBalancer(key) { shaping[key] = value }
+        var shapingAnnotations: [String: String] = [:]
+        for (key, value) in annotations where shaping.shapes(key) { shapingAnnotations[key] = value }
         // LB-only annotations the webhook moved into `requested` (a ClusterIP Service may not hold them).
         for member in requested["annotations"]?.objectValue?.members ?? [] {
-            if let value = member.value.stringValue { shaping[member.key] = value }
+            if let value = member.value.stringValue { shapingAnnotations[member.key] = value }
         }
         var policy: PortPolicy?
         if let text = annotations[SharedLBNames.portPolicyAnnotation] {
@@ -230,6 +264,7 @@ public struct Member: Sendable, Hashable {
             }
             ports.append(MemberPort(name: port.name ?? "", port: port.port, protocol: proto))
         }
+        let local = settings["externalTrafficPolicy"]?.stringValue == "Local"
         let hostnames = (annotations[Self.hostnameAnnotation] ?? "").split(separator: ",").map {
             String($0.filter { !$0.isWhitespace })
         }.filter { !$0.isEmpty }
@@ -237,9 +272,9 @@ public struct Member: Sendable, Hashable {
             namespace: service.metadata.namespace ?? "default", name: service.metadata.name ?? "", uid: uid,
             creationTimestamp: service.metadata.creationTimestamp ?? "", ports: ports,
             key: CompatibilityKey(
-                pool: annotations[SharedLBNames.poolAnnotation] ?? "", settings: settings, annotations: shaping,
-                selector: settings["externalTrafficPolicy"]?.stringValue == "Local"
-                    ? (service.spec?.selector ?? [:]) : nil),
+                pool: annotations[SharedLBNames.poolAnnotation] ?? "", settings: settings,
+                annotations: shapingAnnotations, selector: local ? (service.spec?.selector ?? [:]) : nil,
+                namespace: local ? (service.metadata.namespace ?? "default") : nil),
             policy: policy, hostnames: hostnames, problem: problems.isEmpty ? nil : problems.joined(separator: "; "))
     }
 

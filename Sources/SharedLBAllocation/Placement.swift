@@ -10,19 +10,23 @@ public struct PlacementConfiguration: Sendable, Equatable {
     public var remapRange: ClosedRange<Int>
     /// Whether one shared LB may carry TCP, UDP and SCTP together.
     public var mixedProtocol: Bool
+    /// The annotations that decide sharing (members' keys and, migrated, the ledger's).
+    public var shaping: ShapingAnnotations
 
     /// Beyond this a shard's ConfigMap could pass ``LedgerShard/maximumBytes``.
     public static let portsPerLBLimit = 1000
 
     public init(
         maximumPortsPerLB: Int = 50, maximumLBsPerPool: Int = 100, defaultPolicy: PortPolicy = .preserve,
-        remapRange: ClosedRange<Int> = 20000...29999, mixedProtocol: Bool = false
+        remapRange: ClosedRange<Int> = 20000...29999, mixedProtocol: Bool = false,
+        shaping: ShapingAnnotations = .standard
     ) {
         self.maximumPortsPerLB = maximumPortsPerLB
         self.maximumLBsPerPool = maximumLBsPerPool
         self.defaultPolicy = defaultPolicy
         self.remapRange = remapRange
         self.mixedProtocol = mixedProtocol
+        self.shaping = shaping
     }
 }
 
@@ -82,6 +86,8 @@ public enum Planner {
         var homes: [String: [MemberPort: String]] = [:]
         var failures: [String: String] = [:]
         var moves: [String: [String]] = [:]
+        /// Members dropped from shards whose key is no longer theirs: uid → those shards.
+        var rekeyed: [String: Set<String>] = [:]
         /// Each key's shards in `order`, kept as shards are added: finding a home for a member
         /// looks at its own pool only (a burst of 10,000 was quadratic in all shards before).
         var pools: [CompatibilityKey: [String]] = [:]
@@ -89,7 +95,9 @@ public enum Planner {
         let reserved: Set<String>
 
         init(shards: [LedgerShard], configuration: PlacementConfiguration, reserved: Set<String>) {
-            self.shards = Dictionary(shards.map { ($0.sharedService, $0) }, uniquingKeysWith: { first, _ in first })
+            self.shards = Dictionary(
+                shards.map { ($0.sharedService, $0.migrated(shaping: configuration.shaping)) },
+                uniquingKeysWith: { first, _ in first })
             self.slots = [:]
             self.configuration = configuration
             self.reserved = reserved
@@ -122,7 +130,12 @@ public enum Planner {
                     $0.slot != $1.slot ? $0.slot < $1.slot : age($0).lexicographicallyPrecedes(age($1))
                 }
                 for allocation in contested {
-                    guard let member = members[allocation.uid], member.key == shards[name]!.key,
+                    if let member = members[allocation.uid], member.key != shards[name]!.key {
+                        // Its load balancer's settings changed: placed again, reported as a move.
+                        rekeyed[member.uid, default: []].insert(name)
+                        continue
+                    }
+                    guard let member = members[allocation.uid],
                         let port = member.ports.first(where: {
                             $0.protocol == allocation.slot.protocol && $0.port == allocation.target
                         }),
@@ -198,6 +211,13 @@ public enum Planner {
                 }
             }
             if !problems.isEmpty { failures[member.uid] = problems.joined(separator: "; ") }
+            if let previous = rekeyed[member.uid] {
+                let now = Set(homes[member.uid]?.values.map { $0 } ?? [])
+                if !now.isEmpty {
+                    moves[member.uid, default: []].append(
+                        "\(previous.sorted().joined(separator: ",")) -> \(now.sorted().joined(separator: ","))")
+                }
+            }
         }
 
         /// Shared LBs a pool may have: one when it asks for a fixed `loadBalancerIP` (an

@@ -59,6 +59,9 @@ public final class Allocator: Service, Sendable {
         var sharedFailures: [String: Int] = [:]
         /// Members the API server refused on their shared LB, by uid (``Refusal``).
         var refusals: [String: Refusal] = [:]
+        /// Members moved to another shared LB and not yet reported there, by uid (the new LB
+        /// may have no address yet): their next endpoint comes with a Moved Event.
+        var movesToReport: [String: [String]] = [:]
         var passes = 0
     }
 
@@ -290,7 +293,8 @@ public final class Allocator: Service, Sendable {
         let reserved = unreadable.union(
             serviceSnapshot.values.filter { $0.metadata.namespace == namespace }.compactMap(\.metadata.name)
         ).union(state.withLock { $0.foreignLedgerNames })
-        let allMembers = serviceSnapshot.values.compactMap(Member.init(service:))
+        let shaping = configuration.placement.shaping
+        let allMembers = serviceSnapshot.values.compactMap { Member(service: $0, shaping: shaping) }
         // A member refused on its shared LB stays out of placement until it changes.
         let refusals = state.withLock { state in
             let current = Dictionary(
@@ -663,6 +667,7 @@ public final class Allocator: Service, Sendable {
     ) async throws -> Bool {
         var complete = true
         let namespace = configuration.namespace
+        state.withLock { state in state.movesToReport = state.movesToReport.filter { members[$0.key] != nil } }
         var ingress: [String: [KubeService.Ingress]] = [:]
         for (name, service) in liveShared {
             if let entries = service.status?.loadBalancer?.ingress, !entries.isEmpty { ingress[name] = entries }
@@ -683,9 +688,13 @@ public final class Allocator: Service, Sendable {
                     endpoint == nil ? nil : shared.joined(separator: ","))
                 wanted[SharedLBNames.errorAnnotation] = .some(
                     problems.isEmpty ? nil : problems.joined(separator: "; "))
+                let moves = state.withLock { state in
+                    if let moves = placement.moves[uid], !moves.isEmpty { state.movesToReport[uid] = moves }
+                    return state.movesToReport[uid]
+                }
                 do {
-                    try await apply(
-                        wanted, to: service, member: member, moves: placement.moves[uid], annotations: annotations)
+                    try await apply(wanted, to: service, member: member, moves: moves, annotations: annotations)
+                    if endpoint != nil { state.withLock { _ = $0.movesToReport.removeValue(forKey: uid) } }
                 } catch let error as KubernetesError {
                     // An admission policy or quota in one namespace never holds up the others.
                     logger.error("could not report to \(key(service.metadata)): \(error)")

@@ -4,7 +4,9 @@ public import SharedLBKubernetes
 
 extension Auditor {
     /// Reads the ledger and the live objects it is checked against.
-    public static func load(client: KubernetesClient, namespace: String, mixedProtocol: Bool) async throws -> Auditor {
+    public static func load(
+        client: KubernetesClient, namespace: String, mixedProtocol: Bool, shaping: ShapingAnnotations = .standard
+    ) async throws -> Auditor {
         let ledger = try await client.listAll(
             ConfigMap.self, namespace: namespace,
             labelSelector: "\(SharedLBNames.roleLabel)=\(SharedLBNames.ledgerRole)")
@@ -28,6 +30,6 @@ extension Auditor {
             KubeService.self, namespace: nil, labelSelector: "\(SharedLBNames.managedLabel)=true")
         return Auditor(
             shards: shards, unreadable: unreadable, sharedServices: shared.items, mirroredSlices: slices.items,
-            memberServices: members.items, mixedProtocol: mixedProtocol)
+            memberServices: members.items, mixedProtocol: mixedProtocol, shaping: shaping)
     }
 }

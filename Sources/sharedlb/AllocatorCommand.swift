@@ -38,6 +38,27 @@ struct KubeconfigOptions: ParsableArguments {
     }
 }
 
+/// Which annotations decide sharing: the allocator's and `audit`'s `--lb-annotation-prefix`.
+struct SharingOptions: ParsableArguments {
+    @Option(
+        name: .customLong("lb-annotation-prefix"),
+        help: ArgumentHelp(
+            "An annotation prefix (or whole key) that shapes a load balancer, beside the built-in ones; repeatable.",
+            discussion: """
+                Members share a load balancer only when their annotations under these prefixes are equal; \
+                other annotations never decide sharing. Built in: \(ShapingAnnotations.defaultPrefixes.joined(separator: " ")).
+                """))
+    var lbAnnotationPrefixes: [String] = []
+
+    func validate() throws {
+        if lbAnnotationPrefixes.contains(where: { $0.isEmpty || $0.contains(where: \.isWhitespace) }) {
+            throw ValidationError("--lb-annotation-prefix must be a non-empty annotation key prefix without spaces")
+        }
+    }
+
+    var shaping: ShapingAnnotations { ShapingAnnotations(adding: lbAnnotationPrefixes) }
+}
+
 /// `--mixed-protocol allow|deny`.
 enum MixedProtocol: String, ExpressibleByArgument, CaseIterable {
     case allow, deny
@@ -92,6 +113,8 @@ struct AllocatorOptions: ParsableArguments {
     @Option(help: "allow: one shared LB may mix TCP, UDP and SCTP (needs MixedProtocolLBService, v1.26+).")
     var mixedProtocol: MixedProtocol = .deny
 
+    @OptionGroup var sharing: SharingOptions
+
     @Option(help: "How long an emptied shared LB is kept before it is deleted (keeps its address over a re-create).")
     var emptyGrace = DurationArgument("10m")
 
@@ -138,7 +161,7 @@ struct AllocatorOptions: ParsableArguments {
             namespace: namespace,
             placement: PlacementConfiguration(
                 maximumPortsPerLB: maxPortsPerLB, maximumLBsPerPool: maxLBsPerPool, defaultPolicy: portPolicy.policy,
-                remapRange: remapPorts.range, mixedProtocol: mixedProtocol == .allow),
+                remapRange: remapPorts.range, mixedProtocol: mixedProtocol == .allow, shaping: sharing.shaping),
             emptyGracePeriod: emptyGrace.duration, resyncInterval: resync.duration, identity: identity,
             leaderElection: leaderElect
                 ? LeaderElector.Configuration(

@@ -43,22 +43,26 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: "allow: shared LBs may mix protocols (as the allocator's --mixed-protocol).")
     var mixedProtocol: MixedProtocol = .deny
 
+    @OptionGroup var sharing: SharingOptions
+
     func run() async throws {
         var auditor: Auditor
         var violations: [Violation]
         if let ledger {
-            auditor = try Self.offline(path: ledger, mixedProtocol: mixedProtocol == .allow)
+            auditor = try Self.offline(path: ledger, mixedProtocol: mixedProtocol == .allow, shaping: sharing.shaping)
             violations = auditor.violations()
         } else {
-            let mixed = mixedProtocol == .allow
+            let (mixed, shaping) = (mixedProtocol == .allow, sharing.shaping)
             (auditor, violations) = try await cluster.withClient { client in
-                var auditor = try await Auditor.load(client: client, namespace: namespace, mixedProtocol: mixed)
+                var auditor = try await Auditor.load(
+                    client: client, namespace: namespace, mixedProtocol: mixed, shaping: shaping)
                 var violations = auditor.violations()
                 // Keep only what is still wrong on every read until --settle has passed.
                 let deadline = ContinuousClock.now + settle.duration
                 while !violations.isEmpty && ContinuousClock.now < deadline {
                     try await Task.sleep(for: min(.seconds(2), deadline - ContinuousClock.now))
-                    auditor = try await Auditor.load(client: client, namespace: namespace, mixedProtocol: mixed)
+                    auditor = try await Auditor.load(
+                        client: client, namespace: namespace, mixedProtocol: mixed, shaping: shaping)
                     let now = Set(auditor.violations())
                     violations = violations.filter(now.contains)
                 }
@@ -126,7 +130,7 @@ struct AuditCommand: AsyncParsableCommand {
     }
 
     /// Ledger ConfigMaps from YAML: a List (as `kubectl get -o yaml` prints), ConfigMaps, or several documents.
-    static func offline(path: String, mixedProtocol: Bool) throws -> Auditor {
+    static func offline(path: String, mixedProtocol: Bool, shaping: ShapingAnnotations) throws -> Auditor {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -149,7 +153,7 @@ struct AuditCommand: AsyncParsableCommand {
                 unreadable[name] = error.message
             }
         }
-        return Auditor(shards: shards, unreadable: unreadable, mixedProtocol: mixedProtocol)
+        return Auditor(shards: shards, unreadable: unreadable, mixedProtocol: mixedProtocol, shaping: shaping)
     }
 }
 

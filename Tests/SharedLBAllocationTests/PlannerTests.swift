@@ -251,5 +251,90 @@ struct PlannerTests {
         // Cluster members share whatever they select.
         #expect(member("x", "a", ports: [(80, "TCP")]).key == member("x", "b", ports: [(81, "TCP")]).key)
         #expect((try? CompatibilityKey(canonical: web.key.canonical)) == web.key)
+        // A selector means nothing outside its namespace: the same one in another does not share.
+        var elsewhere = memberService("y", "web", ports: [(82, "TCP")], requested: local)
+        elsewhere.spec?.selector = ["app": "web"]
+        #expect(Member(service: elsewhere)!.key != web.key)
+        #expect(web.key.namespace == "x")
+    }
+
+    @Test(
+        "only load-balancer-shaping annotations decide sharing; an operator's prefix is one of them",
+        arguments: [
+            ("team.example.com/owner", "blue", true), ("linkerd.io/inject", "enabled", true),
+            ("prometheus.io/scrape", "true", true),
+            ("service.beta.kubernetes.io/aws-load-balancer-scheme", "internal", false),
+            ("metallb.universe.tf/address-pool", "dmz", false), ("cloud.google.com/l4-rbs", "enabled", false),
+            ("lb.example.com/tier", "gold", false),
+        ])
+    func shapingAnnotations(annotation: String, value: String, shares: Bool) {
+        let configuration = PlacementConfiguration(shaping: ShapingAnnotations(adding: ["lb.example.com/"]))
+        func make(_ name: String, _ annotations: [String: String]) -> Member {
+            Member(
+                service: memberService("x", name, ports: [(80 + annotations.count, "TCP")], annotations: annotations),
+                shaping: configuration.shaping)!
+        }
+        let plain = make("plain", [:])
+        let annotated = make("annotated", [annotation: value])
+        let placement = plan([plain, annotated], [], configuration)
+        #expect((home(placement, plain) == home(placement, annotated)) == shares)
+        #expect(annotated.key.annotations[annotation] == (shares ? nil : value))
+    }
+
+    @Test("a ledger keyed by the old rule keeps its members where they are and is rewritten once, key only")
+    func oldKeyRule() throws {
+        let web = member("x", "web", ports: [(80, "TCP")], annotations: ["linkerd.io/inject": "enabled"])
+        let db = member("x", "db", ports: [(5432, "TCP")], annotations: ["team.example.com/owner": "blue"])
+        // Before 2026-12 each annotation not on a deny-list was part of the key: two pools.
+        func oldKey(_ annotations: [String: String]) -> CompatibilityKey {
+            CompatibilityKey(pool: "", settings: web.key.settings, annotations: annotations)
+        }
+        let stored = [
+            LedgerShard(
+                sharedService: "sharedlb-default-1", key: oldKey(["linkerd.io/inject": "enabled"]),
+                allocations: [Allocation(slot: Slot(port: 80, protocol: .tcp), member: web, port: web.ports[0])]),
+            LedgerShard(
+                sharedService: "sharedlb-default-2", key: oldKey(["team.example.com/owner": "blue"]),
+                allocations: [Allocation(slot: Slot(port: 5432, protocol: .tcp), member: db, port: db.ports[0])]),
+        ]
+        let placement = plan([web, db], stored)
+        #expect(home(placement, web) == ["sharedlb-default-1"])
+        #expect(home(placement, db) == ["sharedlb-default-2"])
+        #expect(placement.moves.isEmpty)
+        #expect(placement.changed == ["sharedlb-default-1", "sharedlb-default-2"])
+        #expect(placement.shards.values.allSatisfy { $0.key == web.key })
+        for shard in stored {
+            #expect(placement.shards[shard.sharedService]!.allocations == shard.allocations)
+        }
+        // The audit reads old shards as the allocator does: no pool mismatch before the rewrite.
+        let services = [
+            memberService("x", "web", ports: [(80, "TCP")], annotations: ["linkerd.io/inject": "enabled"]),
+            memberService("x", "db", ports: [(5432, "TCP")], annotations: ["team.example.com/owner": "blue"]),
+        ]
+        let violations = Auditor(shards: stored, memberServices: services).violations()
+        #expect(!violations.contains { $0.code == "pool-mismatch" })
+    }
+
+    @Test("an old Local shard of two namespaces keeps the namespace most of its members are in; the other moves")
+    func oldLocalKey() throws {
+        let local = #"{"externalTrafficPolicy":"Local"}"#
+        func make(_ namespace: String, _ port: Int) -> (Member, KubeService) {
+            var service = memberService(namespace, "web-\(port)", ports: [(port, "TCP")], requested: local)
+            service.spec?.selector = ["app": "web"]
+            return (Member(service: service)!, service)
+        }
+        let (a1, _) = make("a", 80)
+        let (a2, _) = make("a", 81)
+        let (b1, _) = make("b", 82)
+        let old = CompatibilityKey(pool: "", settings: a1.key.settings, annotations: [:], selector: ["app": "web"])
+        let shard = LedgerShard(
+            sharedService: "sharedlb-default-1", key: old,
+            allocations: [a1, a2, b1].map { Allocation(slot: $0.ports[0].slot, member: $0, port: $0.ports[0]) })
+        let placement = plan([a1, a2, b1], [shard])
+        #expect(home(placement, a1) == ["sharedlb-default-1"])
+        #expect(home(placement, a2) == ["sharedlb-default-1"])
+        #expect(home(placement, b1) == ["sharedlb-default-2"])
+        #expect(placement.moves[b1.uid] != nil)
+        #expect(placement.shards["sharedlb-default-1"]!.key == a1.key)
     }
 }

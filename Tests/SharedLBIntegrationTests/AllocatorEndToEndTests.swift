@@ -116,6 +116,62 @@ struct AllocatorEndToEndTests {
     }
 
     @Test(
+        "an unrelated annotation edit moves nothing; a load-balancer-shaping one moves the member, with a Moved Event",
+        arguments: Backend.all)
+    func annotationEdits(backend: Backend) async throws {
+        try await Cluster.run(on: backend) { cluster in
+            let client = cluster.client
+            _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
+            _ = try await client.create(loadBalancer("db", namespace: "team-a", ports: [(5432, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/web", "team-a/db"])
+            func annotate(_ annotations: [String: String]) async throws {
+                let patch = JSONValue.object(
+                    JSONObject([
+                        (
+                            "metadata",
+                            .object(
+                                JSONObject([
+                                    (
+                                        "annotations",
+                                        .object(
+                                            JSONObject(
+                                                annotations.mapValues(JSONValue.string).sorted { $0.key < $1.key }.map {
+                                                    ($0.key, $0.value)
+                                                }))
+                                    )
+                                ]))
+                        )
+                    ]))
+                _ = try await client.patch(KubeService.self, namespace: "team-a", name: "web", patch: .merge(patch))
+            }
+            let ledger = try await cluster.ledger()
+            try await annotate(["linkerd.io/inject": "enabled", "team.example.com/owner": "blue"])
+            try await cluster.settle()
+            #expect(try await cluster.ledger() == ledger)
+            #expect(
+                cluster.annotation("team-a/web", SharedLBNames.sharedServiceAnnotation)
+                    == "sharedlb-system/sharedlb-default-1")
+            try await annotate(["service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"])
+            #expect(
+                try await waitUntil(cluster.services) {
+                    $0["team-a/web"]?.metadata.annotations?[SharedLBNames.sharedServiceAnnotation]
+                        == "sharedlb-system/sharedlb-default-2"
+                })
+            let moved = try await client.get(
+                KubeService.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-default-2")
+            #expect(moved.metadata.annotations?["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal")
+            #expect(moved.metadata.annotations?["team.example.com/owner"] == nil)
+            let events = try await client.list(Event.self, namespace: "team-a")
+            #expect(events.items.contains { $0.reason == "Moved" && $0.regarding?.name == "web" })
+            #expect(
+                cluster.annotation("team-a/db", SharedLBNames.sharedServiceAnnotation)
+                    == "sharedlb-system/sharedlb-default-1")
+            try await cluster.settle()
+            #expect(try await cluster.audit() == [])
+        }
+    }
+
+    @Test(
         "port changes keep the LB and untouched ports; deletion and opt-out release and clear the results",
         arguments: Backend.all)
     func changesAndRelease(backend: Backend) async throws {
