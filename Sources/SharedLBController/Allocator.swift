@@ -62,6 +62,8 @@ public final class Allocator: Service, Sendable {
         /// Members moved to another shared LB and not yet reported there, by uid (the new LB
         /// may have no address yet): their next endpoint comes with a Moved Event.
         var movesToReport: [String: [String]] = [:]
+        /// Shared LB Services, mirrored slices and members whose last write failed.
+        var backoff = ObjectBackoff()
         var passes = 0
     }
 
@@ -186,7 +188,10 @@ public final class Allocator: Service, Sendable {
                     try await Task.sleep(for: tick)
                     let now = ContinuousClock.now
                     let grace = self.configuration.emptyGracePeriod
-                    let due = self.state.withLock { $0.emptySince.values.contains { now - $0 >= grace } }
+                    let due = self.state.withLock { state in
+                        state.emptySince.values.contains { now - $0 >= grace }
+                            || state.backoff.nextRetry.map { $0 <= now } ?? false
+                    }
                     if due || now - lastResync >= self.configuration.resyncInterval {
                         lastResync = now
                         kick.yield()
@@ -251,6 +256,7 @@ public final class Allocator: Service, Sendable {
     }
 
     func reconcileOnce(ledgerOverride: [ConfigMap]?) async throws {
+        let started = ContinuousClock.now
         let namespace = configuration.namespace
         var serviceSnapshot = services.snapshot()
         var configMapSnapshot: [String: ConfigMap]
@@ -342,12 +348,17 @@ public final class Allocator: Service, Sendable {
                     "a Service \(namespace)/\(name) without the label sharedlb.io/role=shared-lb has this name"
                 continue
             }
+            let object = "Service \(namespace)/\(name)"
+            if state.withLock({ $0.backoff.isWaiting(object, now: .now) }) { continue }
             do {
                 if let written = try await syncShared(shard, current: liveShared[name], hostnames: hostnames) {
                     liveShared[name] = written
                 }
-                state.withLock { $0.sharedFailures[name] = nil }
-            } catch let error as KubernetesError {
+                state.withLock { state in
+                    state.sharedFailures[name] = nil
+                    state.backoff.succeeded(object)
+                }
+            } catch let error as KubernetesError where error.kind != .fenced {
                 // A refusal of one member's port is that member's alone: it leaves the LB (the
                 // next pass plans without it) and is told why; the others stay placed.
                 let refused = Refusal.refused(
@@ -365,15 +376,14 @@ public final class Allocator: Service, Sendable {
                 // One shared LB that cannot be written never holds up the others. A refusal
                 // (422, 403) is reported to its members at once; a transient failure (a 500
                 // such as "range is full" for node ports, a timeout) after three passes.
-                let failures = state.withLock { state in
+                let (failures, delay) = state.withLock { state in
                     state.sharedFailures[name, default: 0] += 1
-                    return state.sharedFailures[name]!
+                    return (state.sharedFailures[name]!, state.backoff.failed(object, now: .now))
                 }
-                logger.error("shared LB \(namespace)/\(name) could not be written: \(error)")
+                logger.error("shared LB \(namespace)/\(name) could not be written (retry in \(delay)): \(error)")
                 if !error.isRetryable || failures >= 3 {
                     failed[name] = "shared LB \(name) could not be written: \(error.message)"
                 }
-                if error.isRetryable { incomplete = true }
             }
         }
         if try await !collectEmpty(
@@ -382,21 +392,15 @@ public final class Allocator: Service, Sendable {
             incomplete = true
         }
 
-        // 3. Mirrored EndpointSlices.
-        if try await !mirror(
+        // 3. Mirrored EndpointSlices, 4. results on members: an object that cannot be written
+        // waits on its own (``isolated(_:_:_:)``), the pass is complete for the others.
+        try await mirror(
             placement: placement, members: membersByUID, liveShared: liveShared, slices: sliceSnapshot,
             unreadable: unreadable)
-        {
-            incomplete = true
-        }
-
-        // 4. Results on members.
-        if try await !report(
+        try await report(
             placement: placement, byMember: byMember, members: membersByUID, services: serviceSnapshot,
             liveShared: liveShared, failed: failed)
-        {
-            incomplete = true
-        }
+        state.withLock { $0.backoff.endPass(started: started) }
         if incomplete { throw PassIncomplete() }
     }
 
@@ -556,7 +560,7 @@ public final class Allocator: Service, Sendable {
     func mirror(
         placement: Placement, members: [String: Member], liveShared: [String: KubeService],
         slices: [String: EndpointSlice], unreadable: Set<String>
-    ) async throws -> Bool {
+    ) async throws {
         let namespace = configuration.namespace
         var existing: [String: EndpointSlice] = [:]
         var sourceSlices: [String: [EndpointSlice]] = [:]  // member namespace/name → its slices
@@ -593,19 +597,17 @@ public final class Allocator: Service, Sendable {
                 }
             }
         }
-        var complete = true
         // Stale slices go first: a slot given to a new member must never reach the old one's pods.
         for (name, slice) in existing.sorted(by: { $0.key < $1.key }) where desired[name] == nil {
             try checkLeader()
-            do {
-                try await client.delete(EndpointSlice.self, namespace: namespace, name: name)
-            } catch {
-                if error.kind != .notFound {
-                    logger.error("could not delete mirrored slice \(namespace)/\(name): \(error)")
-                    complete = false
-                    continue
+            let deleted = try await isolated("EndpointSlice \(namespace)/\(name)", "delete mirrored slice") {
+                do {
+                    try await client.delete(EndpointSlice.self, namespace: namespace, name: name)
+                } catch let error as KubernetesError where error.kind == .notFound {
+                    // Gone already.
                 }
             }
+            guard deleted else { continue }
             state.withLock {
                 $0.slices.record(key(slice.metadata), replaced: slice.metadata.resourceVersion, object: nil)
             }
@@ -614,14 +616,10 @@ public final class Allocator: Service, Sendable {
             let want = desired[name]!
             if let current = existing[name], Mirroring.matches(current, want) { continue }
             try checkLeader()
-            do {
+            _ = try await isolated("EndpointSlice \(namespace)/\(name)", "write mirrored slice") {
                 try await writeSlice(want, current: existing[name])
-            } catch let error as KubernetesError {
-                logger.error("could not write mirrored slice \(namespace)/\(name): \(error)")
-                complete = false
             }
         }
-        return complete
     }
 
     /// Creates or updates one mirrored slice (a merge patch of the fields SharedLB sets).
@@ -664,8 +662,7 @@ public final class Allocator: Service, Sendable {
     func report(
         placement: Placement, byMember: [String: [String: [Allocation]]], members: [String: Member],
         services: [String: KubeService], liveShared: [String: KubeService], failed: [String: String]
-    ) async throws -> Bool {
-        var complete = true
+    ) async throws {
         let namespace = configuration.namespace
         state.withLock { state in state.movesToReport = state.movesToReport.filter { members[$0.key] != nil } }
         var ingress: [String: [KubeService.Ingress]] = [:]
@@ -692,14 +689,11 @@ public final class Allocator: Service, Sendable {
                     if let moves = placement.moves[uid], !moves.isEmpty { state.movesToReport[uid] = moves }
                     return state.movesToReport[uid]
                 }
-                do {
+                // An admission policy or quota in one namespace never holds up the others.
+                let reported = try await isolated("Service \(key(service.metadata))", "report to member") {
                     try await apply(wanted, to: service, member: member, moves: moves, annotations: annotations)
-                    if endpoint != nil { state.withLock { _ = $0.movesToReport.removeValue(forKey: uid) } }
-                } catch let error as KubernetesError {
-                    // An admission policy or quota in one namespace never holds up the others.
-                    logger.error("could not report to \(key(service.metadata)): \(error)")
-                    complete = false
                 }
+                if reported, endpoint != nil { state.withLock { _ = $0.movesToReport.removeValue(forKey: uid) } }
             } else if annotations[SharedLBNames.endpointAnnotation] != nil
                 || annotations[SharedLBNames.sharedServiceAnnotation] != nil
                 || annotations[SharedLBNames.errorAnnotation] != nil,
@@ -712,15 +706,29 @@ public final class Allocator: Service, Sendable {
                 ] {
                     wanted[annotation] = .some(nil)
                 }
-                do {
+                _ = try await isolated("Service \(key(service.metadata))", "release member") {
                     try await apply(wanted, to: service, member: nil, moves: nil, annotations: annotations)
-                } catch let error as KubernetesError {
-                    logger.error("could not release \(key(service.metadata)): \(error)")
-                    complete = false
                 }
             }
         }
-        return complete
+    }
+
+    /// Runs the write of one object unless that object is waiting out its backoff; a failure
+    /// backs off that object alone (``ObjectBackoff``), so the pass goes on at full speed for
+    /// the others. False when the write failed or waits.
+    func isolated(_ object: String, _ action: String, _ write: () async throws -> Void) async throws -> Bool {
+        if state.withLock({ $0.backoff.isWaiting(object, now: .now) }) { return false }
+        do {
+            try await write()
+            state.withLock { $0.backoff.succeeded(object) }
+            return true
+        } catch let error as KubernetesError where error.kind != .fenced {
+            let delay = state.withLock { $0.backoff.failed(object, now: .now) }
+            logger.error(
+                "could not \(action) (retry in \(delay))",
+                metadata: ["k8s.object": "\(object)", "error.message": "\(error)"])
+            return false
+        }
     }
 
     /// Patches only the named annotations of a user's Service, when they differ, and says so

@@ -90,4 +90,102 @@ struct RealFaultTests {
             #expect(try await cluster.audit() == [])
         }
     }
+
+    /// A ValidatingAdmissionPolicy that refuses the allocator's writes of Services in the
+    /// namespaces labelled `sharedlb-test/locked=true` (GA since v1.30).
+    static let lockedNamespacePolicy = """
+        apiVersion: admissionregistration.k8s.io/v1
+        kind: ValidatingAdmissionPolicy
+        metadata: {name: sharedlb-test-locked}
+        spec:
+          failurePolicy: Fail
+          matchConstraints:
+            resourceRules:
+            - {apiGroups: [""], apiVersions: [v1], operations: [UPDATE], resources: [services]}
+          matchConditions:
+          - name: allocator
+            expression: 'request.userInfo.username == "\(Cluster.allocatorUser)"'
+          validations:
+          - {expression: "false", message: the allocator may not write Services in this namespace}
+        ---
+        apiVersion: admissionregistration.k8s.io/v1
+        kind: ValidatingAdmissionPolicyBinding
+        metadata: {name: sharedlb-test-locked}
+        spec:
+          policyName: sharedlb-test-locked
+          validationActions: [Deny]
+          matchResources:
+            namespaceSelector:
+              matchLabels: {sharedlb-test/locked: "true"}
+        """
+
+    @Test(
+        "one namespace whose writes a ValidatingAdmissionPolicy denies backs off alone: the others converge at full speed",
+        arguments: KubeAssets.versions.filter { $0.minor >= 30 }.map(Backend.real))
+    func failureIsolation(backend: Backend) async throws {
+        try await Cluster.run(on: backend) { cluster in
+            let plane = try #require(cluster.environment.plane)
+            let client = cluster.client
+            let applied = try await plane.kubectl(["apply", "-f", "-"], input: Self.lockedNamespacePolicy)
+            #expect(applied.succeeded, "\(applied)")
+            _ = try await client.create(
+                Namespace(metadata: ObjectMeta(name: "locked", labels: ["sharedlb-test/locked": "true"])))
+            // The API server loads a policy in the background: wait until it refuses the
+            // allocator's identity (impersonated) before the member whose report it refuses.
+            _ = try await client.create(
+                KubeService(
+                    metadata: ObjectMeta(name: "probe", namespace: "locked"),
+                    spec: KubeService.Spec(type: "ClusterIP", ports: [KubeService.Port(port: 1)])))
+            let active = ContinuousClock.now + .seconds(30)
+            var probe = try await plane.kubectl([
+                "annotate", "--overwrite", "--as", Cluster.allocatorUser, "-n", "locked", "service", "probe", "probe=1",
+            ])
+            while !probe.standardError.contains("may not write"), ContinuousClock.now < active {
+                try await Task.sleep(for: .milliseconds(200))
+                probe = try await plane.kubectl([
+                    "annotate", "--overwrite", "--as", Cluster.allocatorUser, "-n", "locked", "service", "probe",
+                    "probe=1",
+                ])
+            }
+            #expect(probe.standardError.contains("may not write"), "the policy never took effect: \(probe)")
+            _ = try await client.create(loadBalancer("held", namespace: "locked", ports: [(7000, "TCP")]))
+            func refusals() throws -> Int {
+                try plane.auditEvents().filter {
+                    $0.username == Cluster.allocatorUser && $0.verb == "patch" && $0.code == 422
+                        && $0.objectRef?.resource == "services" && $0.objectRef?.namespace == "locked"
+                }.count
+            }
+            // The report to locked/held fails again and again (a single controller-wide backoff
+            // would be at 3.2 s after the fourth failure, and double with each one after).
+            let refused = ContinuousClock.now + .seconds(30)
+            while try refusals() < 4, ContinuousClock.now < refused {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(try refusals() >= 4, "the policy never refused the allocator")
+            let before = try refusals()
+            // Meanwhile each new member elsewhere is placed and told at once.
+            var ids: [String] = []
+            for index in 0..<8 {
+                _ = try await client.create(
+                    loadBalancer("svc-\(index)", namespace: "team-a", ports: [(8000 + index, "TCP")]))
+                ids.append("team-a/svc-\(index)")
+                try await cluster.waitForEndpoints(ids, timeout: .seconds(5))
+            }
+            // The held member is retried on its own schedule, with no other change to wake a pass.
+            let retried = ContinuousClock.now + .seconds(20)
+            while try refusals() <= before, ContinuousClock.now < retried {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(try refusals() > before, "locked/held was never retried")
+            #expect(cluster.annotation("locked/held", SharedLBNames.endpointAnnotation) == nil)
+            // The policy lifted: the held member is told on its next retry.
+            let deleted = try await plane.kubectl([
+                "delete", "validatingadmissionpolicybinding", "sharedlb-test-locked",
+            ])
+            #expect(deleted.succeeded, "\(deleted)")
+            try await cluster.waitForEndpoints(ids + ["locked/held"], timeout: .seconds(90))
+            try await cluster.settle()
+            #expect(try await cluster.audit() == [])
+        }
+    }
 }
