@@ -18,7 +18,8 @@ public enum Mirroring {
     ///   - pods: Pods of the member's namespace, by name.
     public static func slices(
         sharedService: String, sharedServiceUID: String, namespace: String, memberUID: String,
-        memberNamespace: String, allocations: [Allocation], memberSlices: [EndpointSlice], pods: [String: Pod]
+        memberNamespace: String, allocations: [Allocation], memberSlices: [EndpointSlice],
+        pods: [String: PodSummary]
     ) -> [EndpointSlice] {
         var result: [EndpointSlice] = []
         // Owned by the shared LB, so the garbage collector deletes them with it; without
@@ -76,15 +77,15 @@ public enum Mirroring {
     /// True when the endpoint is a Pod of `namespace` that exists with the referenced uid and
     /// owns every address: EndpointSlice validation never checks `targetRef`, so a hand-made
     /// slice could otherwise expose another namespace's pods through the shared LB.
-    public static func belongs(_ endpoint: EndpointSlice.Endpoint, namespace: String, pods: [String: Pod]) -> Bool {
+    public static func belongs(
+        _ endpoint: EndpointSlice.Endpoint, namespace: String, pods: [String: PodSummary]
+    ) -> Bool {
         guard let reference = endpoint.targetRef, reference.kind == "Pod",
             reference.namespace == nil || reference.namespace == namespace, let name = reference.name,
-            let pod = pods[name], pod.metadata.namespace == namespace, let uid = reference.uid,
-            pod.metadata.uid == uid, !endpoint.addresses.isEmpty
+            let pod = pods[name], pod.namespace == namespace, let uid = reference.uid, pod.uid == uid,
+            !endpoint.addresses.isEmpty
         else { return false }
-        var addresses = Set(pod.status?.podIPs?.map(\.ip) ?? [])
-        if let ip = pod.status?.podIP { addresses.insert(ip) }
-        return endpoint.addresses.allSatisfy(addresses.contains)
+        return endpoint.addresses.allSatisfy(pod.ips.contains)
     }
 
     /// Whether a mirrored slice already says what `desired` says (labels, owner, addresses, ports).

@@ -32,7 +32,9 @@ public final class Allocator: Service, Sendable {
     let elector: LeaderElector?
     let services: Informer<KubeService>
     let slices: Informer<EndpointSlice>
-    let pods: Informer<Pod>
+    let pods: Informer<PodSummary>
+    /// The namespaces of the last pass's members: Pod and slice changes elsewhere wake nothing.
+    let memberNamespaces: MemberNamespaces
     let ledger: Informer<ConfigMap>
     /// Events in the controller namespace: the cloud's verdict on shared LBs.
     let events: Informer<Event>
@@ -92,15 +94,24 @@ public final class Allocator: Service, Sendable {
         (kicks, kick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         recorder = EventRecorder(client: client, controller: "allocator.sharedlb.io", instance: configuration.identity)
         let timeout = configuration.watchTimeoutSeconds
+        // Lean caches, and only changes that concern a member or a shared LB start a pass.
+        let controllerNamespace = configuration.namespace
+        let memberNamespaces = MemberNamespaces()
+        self.memberNamespaces = memberNamespaces
         services = Informer(
             client: client, type: KubeService.self, namespace: nil, labelSelector: nil, watchTimeoutSeconds: timeout,
-            logger: logger)
+            transform: CacheFilter.lean,
+            relevant: { CacheFilter.concerns($0, $1, controllerNamespace: controllerNamespace) }, logger: logger)
         slices = Informer(
             client: client, type: EndpointSlice.self, namespace: nil, labelSelector: nil,
-            watchTimeoutSeconds: timeout, logger: logger)
+            watchTimeoutSeconds: timeout, transform: CacheFilter.lean,
+            relevant: {
+                CacheFilter.concerns(
+                    $0, $1, controllerNamespace: controllerNamespace, memberNamespaces: memberNamespaces.current)
+            }, logger: logger)
         pods = Informer(
-            client: client, type: Pod.self, namespace: nil, labelSelector: nil, watchTimeoutSeconds: timeout,
-            logger: logger)
+            client: client, type: PodSummary.self, namespace: nil, labelSelector: nil, watchTimeoutSeconds: timeout,
+            relevant: { CacheFilter.concerns($0, $1, memberNamespaces: memberNamespaces.current) }, logger: logger)
         events = Informer(
             client: client, type: Event.self, namespace: configuration.namespace, labelSelector: nil,
             watchTimeoutSeconds: timeout, logger: logger)
@@ -186,6 +197,9 @@ public final class Allocator: Service, Sendable {
                 let tick = min(.milliseconds(250), self.configuration.resyncInterval)
                 while !Task.isCancelled {
                     try await Task.sleep(for: tick)
+                    self.metrics.cachedServices.set(Double(self.services.count))
+                    self.metrics.cachedPods.set(Double(self.pods.count))
+                    self.metrics.cachedSlices.set(Double(self.slices.count))
                     let now = ContinuousClock.now
                     let grace = self.configuration.emptyGracePeriod
                     let due = self.state.withLock { state in
@@ -325,6 +339,7 @@ public final class Allocator: Service, Sendable {
 
         // 2. Shared LB Services.
         let membersByUID = Dictionary(allMembers.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
+        memberNamespaces.current = Set(allMembers.map(\.namespace))
         var byMember: [String: [String: [Allocation]]] = [:]
         for (name, shard) in placement.shards {
             for allocation in shard.allocations {
@@ -576,7 +591,7 @@ public final class Allocator: Service, Sendable {
                 sourceSlices["\(slice.metadata.namespace ?? "")/\(service)", default: []].append(slice)
             }
         }
-        var podsByNamespace: [String: [String: Pod]] = [:]
+        var podsByNamespace: [String: [String: PodSummary]] = [:]
         let wantedNamespaces = Set(members.values.map(\.namespace))
         for pod in pods.snapshot().values where wantedNamespaces.contains(pod.metadata.namespace ?? "") {
             podsByNamespace[pod.metadata.namespace ?? "", default: [:]][pod.metadata.name ?? ""] = pod
@@ -779,5 +794,15 @@ public final class Allocator: Service, Sendable {
         } catch {
             guard error.kind == .notFound else { throw error }
         }
+    }
+}
+
+/// The namespaces that hold members, as of the last pass (nil before the first one).
+final class MemberNamespaces: Sendable {
+    private let namespaces = Mutex<Set<String>?>(nil)
+
+    var current: Set<String>? {
+        get { namespaces.withLock { $0 } }
+        set { namespaces.withLock { $0 = newValue } }
     }
 }

@@ -15,6 +15,10 @@ public struct AllocatorMetrics: Sendable {
     let failingMembers: Gauge
     let unreadableShards: Gauge
     let leader: Gauge
+    /// Objects in the allocator's caches, by resource.
+    let cachedServices: Gauge
+    let cachedPods: Gauge
+    let cachedSlices: Gauge
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -44,6 +48,10 @@ public struct AllocatorMetrics: Sendable {
         unreadableShards = registry.makeGauge(
             descriptor: name("unreadable_ledger_shards", "", "Ledger ConfigMaps that cannot be read (left untouched)."))
         leader = registry.makeGauge(descriptor: name("leader", "", "1 while this instance holds the Lease."))
+        let cached = name("cached_objects", "", "Objects in the allocator's caches, by resource.")
+        cachedServices = registry.makeGauge(descriptor: cached, labels: [("resource", "services")])
+        cachedPods = registry.makeGauge(descriptor: cached, labels: [("resource", "pods")])
+        cachedSlices = registry.makeGauge(descriptor: cached, labels: [("resource", "endpointslices")])
     }
 
     /// The Prometheus text exposition of every metric in the registry.

@@ -33,15 +33,24 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     public let watchTimeoutSeconds: Int
     public let updates: AsyncStream<Void>
     private let signal: AsyncStream<Void>.Continuation
+    /// What is kept of each object (client-go's transform): a cache holds only what its
+    /// reader needs.
+    private let transform: @Sendable (Object) -> Object
+    /// Whether a change (the object before, after) signals ``updates`` (controller-runtime's
+    /// predicates): the store is updated either way, so a later pass sees it.
+    private let relevant: @Sendable (Object?, Object?) -> Bool
     private let state = Mutex(State())
     private let logger: Logger
 
     public init(
         client: KubernetesClient, type: Object.Type, namespace: String?, labelSelector: String?,
-        watchTimeoutSeconds: Int = 290,
+        watchTimeoutSeconds: Int = 290, transform: @escaping @Sendable (Object) -> Object = { $0 },
+        relevant: @escaping @Sendable (_ old: Object?, _ new: Object?) -> Bool = { _, _ in true },
         logger: Logger = Logger(label: "sharedlb.informer")
     ) {
         self.client = client
+        self.transform = transform
+        self.relevant = relevant
         self.namespace = namespace
         self.labelSelector = labelSelector
         self.watchTimeoutSeconds = watchTimeoutSeconds
@@ -52,6 +61,11 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     /// The objects as last seen, by `namespace/name`.
     public func snapshot() -> [String: Object] {
         state.withLock { $0.objects }
+    }
+
+    /// How many objects the store holds.
+    public var count: Int {
+        state.withLock { $0.objects.count }
     }
 
     /// True once the first list has been stored.
@@ -68,9 +82,10 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         state.withLock { $0.resourceVersion }
     }
 
-    /// Tells ``updates`` and every waiter that the store changed.
-    private func notify() {
-        signal.yield()
+    /// Tells ``updates`` (unless the change is not ``relevant``) and every waiter that the
+    /// store changed.
+    private func notify(signalling: Bool = true) {
+        if signalling { signal.yield() }
         // Every watch event passes here: no copy at all while nobody waits (the usual case).
         for waiter in state.withLock({ $0.waiters.isEmpty ? [] : Array($0.waiters.values) }) { waiter.yield() }
     }
@@ -149,7 +164,7 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     private func relist() async throws {
         let list = try await client.listAll(Object.self, namespace: namespace, labelSelector: labelSelector)
         var objects: [String: Object] = [:]
-        for item in list.items { objects[Self.key(item)] = item }
+        for item in list.items { objects[Self.key(item)] = transform(item) }
         state.withLock { state in
             state.objects = objects
             state.resourceVersion = list.metadata.resourceVersion
@@ -166,17 +181,23 @@ public final class Informer<Object: KubernetesObject>: Sendable {
             Object.self, namespace: namespace, labelSelector: labelSelector, resourceVersion: resourceVersion,
             timeoutSeconds: watchTimeoutSeconds)
         for try await event in events {
-            state.withLock { state in
-                let key = Self.key(event.object)
+            let object = event.type == .bookmark ? event.object : transform(event.object)
+            let old = state.withLock { state in
+                let key = Self.key(object)
+                let old = state.objects[key]
                 switch event.type {
-                case .added, .modified: state.objects[key] = event.object
+                case .added, .modified: state.objects[key] = object
                 case .deleted: state.objects[key] = nil
                 case .bookmark: break
                 }
                 if let version = event.object.metadata.resourceVersion { state.resourceVersion = version }
+                return old
             }
             count += 1
-            if event.type != .bookmark { notify() }
+            if event.type != .bookmark {
+                let relevant = event.type == .deleted ? relevant(old ?? object, nil) : relevant(old, object)
+                notify(signalling: relevant)
+            }
         }
         return count
     }

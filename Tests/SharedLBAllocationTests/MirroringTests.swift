@@ -28,7 +28,7 @@ struct MirroringTests {
         Mirroring.slices(
             sharedService: "sharedlb-default-1", sharedServiceUID: "lb-uid", namespace: "sharedlb-system",
             memberUID: "80c72521-b7a1-4ae8-9ba9-4f0d52239c45", memberNamespace: "team-a", allocations: [allocation()],
-            memberSlices: slices, pods: pods)
+            memberSlices: slices, pods: pods.mapValues(PodSummary.init))
     }
 
     @Test(

@@ -8,8 +8,8 @@ import Foundation
 
 /// Free TCP ports on 127.0.0.1, as the kernel hands them out for port 0. Another process may
 /// take one before it is used: callers that bind later retry with new ports when that happens.
-enum LocalPorts {
-    static func free(_ count: Int) throws -> [Int] {
+public enum LocalPorts {
+    public static func free(_ count: Int) throws -> [Int] {
         // Keep every socket open until all are chosen, so the kernel gives distinct ports.
         var sockets: [Int32] = []
         defer { for socket in sockets { close(socket) } }

@@ -74,13 +74,7 @@ struct LeaderFailoverProcessTests {
         try await Cluster.run(on: backend, allocators: 0) { cluster in
             try await cluster.withKubeconfig { directory, kubeconfig in
                 let client = cluster.client
-                let timings = ["--lease-duration", "3s", "--renew-deadline", "2s", "--retry-period", "500ms"]
-                var processes: [String: AllocatorProcess] = [:]
-                for identity in ["allocator-a", "allocator-b"] {
-                    processes[identity] = try AllocatorProcess(
-                        kubeconfig: kubeconfig, log: directory.appending(path: "\(identity).log"),
-                        arguments: ["--leader-elect", "--identity", identity] + timings)
-                }
+                let processes = try AllocatorProcess.leaderElectedPair(kubeconfig: kubeconfig, logs: directory)
                 _ = try await client.create(loadBalancer("one", namespace: "team-a", ports: [(80, "TCP")]))
                 try await cluster.waitForEndpoints(["team-a/one"], timeout: .seconds(30))
                 let lease = try await client.get(
@@ -117,13 +111,7 @@ struct FencingTests {
             let proxy = try #require(cluster.proxy)
             try await cluster.withKubeconfig { directory, kubeconfig in
                 let client = cluster.client
-                let timings = ["--lease-duration", "3s", "--renew-deadline", "2s", "--retry-period", "500ms"]
-                var processes: [String: AllocatorProcess] = [:]
-                for identity in ["allocator-a", "allocator-b"] {
-                    processes[identity] = try AllocatorProcess(
-                        kubeconfig: kubeconfig, log: directory.appending(path: "\(identity).log"),
-                        arguments: ["--leader-elect", "--identity", identity] + timings)
-                }
+                let processes = try AllocatorProcess.leaderElectedPair(kubeconfig: kubeconfig, logs: directory)
                 func create(_ index: Int) async throws -> String {
                     _ = try await client.create(
                         loadBalancer("m-\(index)", namespace: "team-a", ports: [(1000 + index, "TCP")]))
@@ -266,4 +254,17 @@ struct AllocatorProcess {
     }
 
     func logTail() -> String { child.logTail(2000) }
+
+    /// `allocator-a` and `allocator-b` with leader election on short timings (a 3 s lease),
+    /// by identity; each logs to `<identity>.log` in `logs`.
+    static func leaderElectedPair(kubeconfig: String, logs: URL) throws -> [String: AllocatorProcess] {
+        let timings = ["--lease-duration", "3s", "--renew-deadline", "2s", "--retry-period", "500ms"]
+        var processes: [String: AllocatorProcess] = [:]
+        for identity in ["allocator-a", "allocator-b"] {
+            processes[identity] = try AllocatorProcess(
+                kubeconfig: kubeconfig, log: logs.appending(path: "\(identity).log"),
+                arguments: ["--leader-elect", "--identity", identity] + timings)
+        }
+        return processes
+    }
 }

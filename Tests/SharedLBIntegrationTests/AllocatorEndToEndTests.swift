@@ -124,34 +124,18 @@ struct AllocatorEndToEndTests {
             _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
             _ = try await client.create(loadBalancer("db", namespace: "team-a", ports: [(5432, "TCP")]))
             try await cluster.waitForEndpoints(["team-a/web", "team-a/db"])
-            func annotate(_ annotations: [String: String]) async throws {
-                let patch = JSONValue.object(
-                    JSONObject([
-                        (
-                            "metadata",
-                            .object(
-                                JSONObject([
-                                    (
-                                        "annotations",
-                                        .object(
-                                            JSONObject(
-                                                annotations.mapValues(JSONValue.string).sorted { $0.key < $1.key }.map {
-                                                    ($0.key, $0.value)
-                                                }))
-                                    )
-                                ]))
-                        )
-                    ]))
+            func annotate(_ annotations: String) async throws {
+                let patch = try JSONParser.parse(Array(#"{"metadata":{"annotations":\#(annotations)}}"#.utf8))
                 _ = try await client.patch(KubeService.self, namespace: "team-a", name: "web", patch: .merge(patch))
             }
             let ledger = try await cluster.ledger()
-            try await annotate(["linkerd.io/inject": "enabled", "team.example.com/owner": "blue"])
+            try await annotate(#"{"linkerd.io/inject":"enabled","team.example.com/owner":"blue"}"#)
             try await cluster.settle()
             #expect(try await cluster.ledger() == ledger)
             #expect(
                 cluster.annotation("team-a/web", SharedLBNames.sharedServiceAnnotation)
                     == "sharedlb-system/sharedlb-default-1")
-            try await annotate(["service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"])
+            try await annotate(#"{"service.beta.kubernetes.io/aws-load-balancer-scheme":"internal"}"#)
             #expect(
                 try await waitUntil(cluster.services) {
                     $0["team-a/web"]?.metadata.annotations?[SharedLBNames.sharedServiceAnnotation]

@@ -43,8 +43,10 @@ struct RealFaultTests {
                 .init(method: "PATCH", path: "/services", count: 3, action: .status(429, retryAfterSeconds: 1)))
             proxy.inject(.init(method: "POST", path: "/services", count: 2, action: .status(500)))
             proxy.inject(.init(method: "GET", watch: false, count: 20, action: .delay(.milliseconds(300))))
-            proxy.inject(.init(method: "GET", watch: true, count: 6, action: .cutWatch(after: .seconds(1))))
+            // Expired watches first: the informers meet them at once (each relists and watches
+            // again), and cut ones after; a burst that converges fast must not end before both.
             proxy.inject(.init(method: "GET", watch: true, count: 4, action: .expireWatch))
+            proxy.inject(.init(method: "GET", watch: true, count: 6, action: .cutWatch(after: .seconds(1))))
             var history = AllocationHistory()
             var ids: [String] = []
             for index in 0..<40 {
