@@ -273,6 +273,9 @@ public final class Allocator: Service, Sendable {
         let started = ContinuousClock.now
         let namespace = configuration.namespace
         var serviceSnapshot = services.snapshot()
+        // Before the slices and Pods are read: a change of theirs that lands after this wakes
+        // the next pass, one that landed before is in what this pass reads.
+        memberNamespaces.current = Set(serviceSnapshot.values.filter(Member.isMember).compactMap(\.metadata.namespace))
         var configMapSnapshot: [String: ConfigMap]
         if let ledgerOverride {
             configMapSnapshot = Dictionary(
@@ -339,7 +342,6 @@ public final class Allocator: Service, Sendable {
 
         // 2. Shared LB Services.
         let membersByUID = Dictionary(allMembers.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
-        memberNamespaces.current = Set(allMembers.map(\.namespace))
         var byMember: [String: [String: [Allocation]]] = [:]
         for (name, shard) in placement.shards {
             for allocation in shard.allocations {
