@@ -59,6 +59,9 @@ public final class Allocator: Service, Sendable {
         var foreignLedgerNames: Set<String> = []
         /// Consecutive failed writes of each shared LB Service.
         var sharedFailures: [String: Int] = [:]
+        /// What each shared LB's members are told while it cannot be written (kept while it
+        /// waits out its backoff, so their error does not come and go).
+        var sharedFailureMessages: [String: String] = [:]
         /// Members the API server refused on their shared LB, by uid (``Refusal``).
         var refusals: [String: Refusal] = [:]
         /// Members moved to another shared LB and not yet reported there, by uid (the new LB
@@ -227,6 +230,9 @@ public final class Allocator: Service, Sendable {
                         return
                     } catch is NotLeader {
                         self.logger.notice("not the leader any more: pass abandoned")
+                    } catch let error as KubernetesError where error.kind == .fenced {
+                        // Past the renew deadline: as NotLeader, no backoff.
+                        self.logger.notice("not the leader any more: pass abandoned (\(error))")
                     } catch {
                         self.metrics.failedPasses.increment()
                         failures += 1
@@ -366,13 +372,19 @@ public final class Allocator: Service, Sendable {
                 continue
             }
             let object = "Service \(namespace)/\(name)"
-            if state.withLock({ $0.backoff.isWaiting(object, now: .now) }) { continue }
+            if let waiting = state.withLock({ state -> String?? in
+                state.backoff.isWaiting(object, now: .now) ? .some(state.sharedFailureMessages[name]) : nil
+            }) {
+                if let message = waiting { failed[name] = message }
+                continue
+            }
             do {
                 if let written = try await syncShared(shard, current: liveShared[name], hostnames: hostnames) {
                     liveShared[name] = written
                 }
                 state.withLock { state in
                     state.sharedFailures[name] = nil
+                    state.sharedFailureMessages[name] = nil
                     state.backoff.succeeded(object)
                 }
             } catch let error as KubernetesError where error.kind != .fenced {
@@ -399,7 +411,9 @@ public final class Allocator: Service, Sendable {
                 }
                 logger.error("shared LB \(namespace)/\(name) could not be written (retry in \(delay)): \(error)")
                 if !error.isRetryable || failures >= 3 {
-                    failed[name] = "shared LB \(name) could not be written: \(error.message)"
+                    let message = "shared LB \(name) could not be written: \(error.message)"
+                    failed[name] = message
+                    state.withLock { $0.sharedFailureMessages[name] = message }
                 }
             }
         }
