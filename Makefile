@@ -67,7 +67,7 @@ benchmarks: ## ordo-one/benchmark suites of the hot pure paths (Benchmarks/)
 benchmarks-build: ## Build the benchmark suites (CI: they must keep compiling)
 	$(SWIFT) build --package-path Benchmarks -c release
 
-scale: ## The allocator at 100, 1,000 and 10,000 Services (scripts/allocator-scale.sh)
+scale: ## The allocator at 1,000 and 10,000 Services on a real control plane (scripts/allocator-scale.sh)
 	scripts/allocator-scale.sh
 
 fuzz: ## libFuzzer, 10 minutes per target (scripts/fuzz.sh)

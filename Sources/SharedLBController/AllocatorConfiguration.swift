@@ -18,12 +18,19 @@ public struct AllocatorConfiguration: Sendable {
     public var createNamespace: Bool
     /// Server-side timeout of each watch.
     public var watchTimeoutSeconds: Int
+    /// Members (mirrored slices and results) and shared LBs written at once.
+    public var concurrentWrites: Int
+    /// The longest wait between two placements during a burst: placements that keep writing
+    /// the ledger are spaced 1/16 of this apart, doubling up to it (one in a quiet cluster runs
+    /// at once), so a burst of new members becomes few ledger and shared LB writes, as the
+    /// EndpointSlice controller batches with `--endpointslice-updates-batch-period`.
+    public var placementBatchPeriod: Duration
 
     public init(
         namespace: String = SharedLBNames.defaultNamespace, placement: PlacementConfiguration = .init(),
         emptyGracePeriod: Duration = .seconds(600), resyncInterval: Duration = .seconds(300), identity: String,
         leaderElection: LeaderElector.Configuration? = nil, createNamespace: Bool = true,
-        watchTimeoutSeconds: Int = 290
+        watchTimeoutSeconds: Int = 290, concurrentWrites: Int = 8, placementBatchPeriod: Duration = .seconds(4)
     ) {
         self.namespace = namespace
         self.placement = placement
@@ -33,5 +40,7 @@ public struct AllocatorConfiguration: Sendable {
         self.leaderElection = leaderElection
         self.createNamespace = createNamespace
         self.watchTimeoutSeconds = watchTimeoutSeconds
+        self.concurrentWrites = max(1, concurrentWrites)
+        self.placementBatchPeriod = placementBatchPeriod
     }
 }

@@ -1,4 +1,5 @@
 public import Prometheus
+import SharedLBAllocation
 import SharedLBCore
 
 /// The allocator's Prometheus metrics, all named `sharedlb_allocator_…`.
@@ -19,6 +20,12 @@ public struct AllocatorMetrics: Sendable {
     let cachedServices: Gauge
     let cachedPods: Gauge
     let cachedSlices: Gauge
+    /// Work queued by watched changes and timers, by kind.
+    let queuedFullPasses: Counter
+    let queuedPlacements: Counter
+    let queuedMembers: Counter
+    let queuedServices: Counter
+    let queuedSharedLBs: Counter
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -52,6 +59,22 @@ public struct AllocatorMetrics: Sendable {
         cachedServices = registry.makeGauge(descriptor: cached, labels: [("resource", "services")])
         cachedPods = registry.makeGauge(descriptor: cached, labels: [("resource", "pods")])
         cachedSlices = registry.makeGauge(descriptor: cached, labels: [("resource", "endpointslices")])
+        let queued = name(
+            "work_queued", "total",
+            "Work queued by watched changes and timers, by kind (a key already queued counts again).")
+        queuedFullPasses = registry.makeCounter(descriptor: queued, labels: [("kind", "everything")])
+        queuedPlacements = registry.makeCounter(descriptor: queued, labels: [("kind", "placement")])
+        queuedMembers = registry.makeCounter(descriptor: queued, labels: [("kind", "member")])
+        queuedServices = registry.makeCounter(descriptor: queued, labels: [("kind", "service")])
+        queuedSharedLBs = registry.makeCounter(descriptor: queued, labels: [("kind", "shared_lb")])
+    }
+
+    func count(queued work: Work) {
+        if work.everything { queuedFullPasses.increment() }
+        if work.placement { queuedPlacements.increment() }
+        if !work.members.isEmpty { queuedMembers.increment(by: Int64(work.members.count)) }
+        if !work.services.isEmpty { queuedServices.increment(by: Int64(work.services.count)) }
+        if !work.sharedLBs.isEmpty { queuedSharedLBs.increment(by: Int64(work.sharedLBs.count)) }
     }
 
     /// The Prometheus text exposition of every metric in the registry.

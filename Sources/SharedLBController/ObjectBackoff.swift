@@ -1,10 +1,15 @@
+import SharedLBAllocation
+
 /// Per-object retry delays, as controller-runtime's per-item rate limiter: an object that
 /// cannot be written (an admission policy or a quota in its namespace, a 422) waits on its
-/// own schedule, and every other object is written at full speed meanwhile.
+/// own schedule, and every other object is written at full speed meanwhile. Each entry holds
+/// the work that retries it, queued again when its delay ends (``takeDue(now:)``).
 struct ObjectBackoff: Sendable {
     struct Entry: Sendable {
         var failures: Int
-        var retryAt: ContinuousClock.Instant
+        /// nil once its retry is queued.
+        var retryAt: ContinuousClock.Instant?
+        var retry: Work
     }
 
     static let initialDelay = Duration.milliseconds(500)
@@ -12,16 +17,17 @@ struct ObjectBackoff: Sendable {
 
     private(set) var entries: [String: Entry] = [:]
 
-    /// True while `object` waits out its delay: a pass leaves it as it is.
+    /// True while `object` waits out its delay: it is left as it is.
     func isWaiting(_ object: String, now: ContinuousClock.Instant) -> Bool {
-        entries[object].map { now < $0.retryAt } ?? false
+        entries[object]?.retryAt.map { now < $0 } ?? false
     }
 
-    /// Records a failed write of `object`; returns how long it now waits (doubling up to the maximum).
-    mutating func failed(_ object: String, now: ContinuousClock.Instant) -> Duration {
+    /// Records a failed write of `object`, retried by `retry`; returns how long it now waits
+    /// (doubling up to the maximum).
+    mutating func failed(_ object: String, retry: Work, now: ContinuousClock.Instant) -> Duration {
         let failures = (entries[object]?.failures ?? 0) + 1
         let delay = min(Self.maximumDelay, Self.initialDelay * (1 << min(failures - 1, 16)))
-        entries[object] = Entry(failures: failures, retryAt: now + delay)
+        entries[object] = Entry(failures: failures, retryAt: now + delay, retry: retry)
         return delay
     }
 
@@ -29,12 +35,23 @@ struct ObjectBackoff: Sendable {
         entries[object] = nil
     }
 
-    /// When the next waiting object is due (a pass should run then).
-    var nextRetry: ContinuousClock.Instant? { entries.values.map(\.retryAt).min() }
+    /// When the next waiting object is due.
+    var nextRetry: ContinuousClock.Instant? { entries.values.compactMap(\.retryAt).min() }
 
-    /// After a pass begun at `started`: objects that were due and not written again (no
-    /// longer needed a write, or gone) are forgotten.
-    mutating func endPass(started: ContinuousClock.Instant) {
-        entries = entries.filter { $0.value.retryAt > started }
+    /// The retries that are due, marked as queued (their failure count stays, for the next delay).
+    mutating func takeDue(now: ContinuousClock.Instant) -> Work {
+        var work = Work()
+        for (object, entry) in entries {
+            guard let retryAt = entry.retryAt, retryAt <= now else { continue }
+            work.formUnion(entry.retry)
+            entries[object]?.retryAt = nil
+        }
+        return work
+    }
+
+    /// After a full pass: queued retries that the pass did not write again (nothing to write
+    /// any more, or the object is gone) are forgotten.
+    mutating func endFullPass() {
+        entries = entries.filter { $0.value.retryAt != nil }
     }
 }

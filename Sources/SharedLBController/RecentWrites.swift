@@ -18,6 +18,28 @@ struct RecentWrites<Object: KubernetesObject> {
         entries[key] = (stale, object)
     }
 
+    /// One object: `current` (as the cache has it), or what this allocator wrote over it.
+    mutating func overlay(_ key: String, _ current: Object?) -> Object? {
+        guard let entry = entries[key] else { return current }
+        if entry.replaced.contains(current?.metadata.resourceVersion) { return entry.object }
+        entries[key] = nil
+        return current
+    }
+
+    /// A part of the cache (`view`: the objects for which `belongs` holds), with what this
+    /// allocator wrote over them; `current` reads the whole cache.
+    mutating func overlay(
+        _ view: inout [String: Object], current: (String) -> Object?, belongs: (Object) -> Bool
+    ) {
+        for (key, entry) in entries {
+            guard entry.replaced.contains(current(key)?.metadata.resourceVersion) else {
+                entries[key] = nil
+                continue
+            }
+            view[key] = entry.object.flatMap { belongs($0) ? $0 : nil }
+        }
+    }
+
     mutating func overlay(_ snapshot: inout [String: Object]) {
         for (key, entry) in entries {
             if entry.replaced.contains(snapshot[key]?.metadata.resourceVersion) {

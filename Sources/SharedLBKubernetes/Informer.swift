@@ -18,12 +18,21 @@ import Synchronization
 public final class Informer<Object: KubernetesObject>: Sendable {
     struct State {
         var objects: [String: Object] = [:]
+        /// Index value → keys of the objects that have it (client-go's indexer).
+        var index: [String: Set<String>] = [:]
         var resourceVersion: String?
         var synced = false
         var relists = 0
         /// ``wait(timeout:until:)`` callers, each with a stream of its own.
         var waiters: [Int: AsyncStream<Void>.Continuation] = [:]
         var nextWaiter = 0
+
+        mutating func unindex(_ key: String, values: [String]) {
+            for value in values {
+                index[value]?.remove(key)
+                if index[value]?.isEmpty == true { index[value] = nil }
+            }
+        }
     }
 
     public let client: KubernetesClient
@@ -39,6 +48,10 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     /// Whether a change (the object before, after) signals ``updates`` (controller-runtime's
     /// predicates): the store is updated either way, so a later pass sees it.
     private let relevant: @Sendable (Object?, Object?) -> Bool
+    /// Called after a full list replaced the store (every object may have changed).
+    private let replaced: @Sendable () -> Void
+    /// The index values of an object (``objects(indexedBy:)``).
+    private let indexValues: @Sendable (Object) -> [String]
     private let state = Mutex(State())
     private let logger: Logger
 
@@ -46,11 +59,14 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         client: KubernetesClient, type: Object.Type, namespace: String?, labelSelector: String?,
         watchTimeoutSeconds: Int = 290, transform: @escaping @Sendable (Object) -> Object = { $0 },
         relevant: @escaping @Sendable (_ old: Object?, _ new: Object?) -> Bool = { _, _ in true },
+        replaced: @escaping @Sendable () -> Void = {}, index: @escaping @Sendable (Object) -> [String] = { _ in [] },
         logger: Logger = Logger(label: "sharedlb.informer")
     ) {
         self.client = client
         self.transform = transform
         self.relevant = relevant
+        self.replaced = replaced
+        self.indexValues = index
         self.namespace = namespace
         self.labelSelector = labelSelector
         self.watchTimeoutSeconds = watchTimeoutSeconds
@@ -61,6 +77,16 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     /// The objects as last seen, by `namespace/name`.
     public func snapshot() -> [String: Object] {
         state.withLock { $0.objects }
+    }
+
+    /// One object as last seen, by `namespace/name` (no copy of the store).
+    public func get(_ key: String) -> Object? {
+        state.withLock { $0.objects[key] }
+    }
+
+    /// The objects whose `index` values include `value`.
+    public func objects(indexedBy value: String) -> [Object] {
+        state.withLock { state in (state.index[value] ?? []).compactMap { state.objects[$0] } }
     }
 
     /// How many objects the store holds.
@@ -164,13 +190,21 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     private func relist() async throws {
         let list = try await client.listAll(Object.self, namespace: namespace, labelSelector: labelSelector)
         var objects: [String: Object] = [:]
-        for item in list.items { objects[Self.key(item)] = transform(item) }
+        var index: [String: Set<String>] = [:]
+        for item in list.items {
+            let object = transform(item)
+            let key = Self.key(object)
+            objects[key] = object
+            for value in indexValues(object) { index[value, default: []].insert(key) }
+        }
         state.withLock { state in
             state.objects = objects
+            state.index = index
             state.resourceVersion = list.metadata.resourceVersion
             state.synced = true
             state.relists += 1
         }
+        replaced()
         notify()
     }
 
@@ -182,13 +216,20 @@ public final class Informer<Object: KubernetesObject>: Sendable {
             timeoutSeconds: watchTimeoutSeconds)
         for try await event in events {
             let object = event.type == .bookmark ? event.object : transform(event.object)
+            let values = event.type == .bookmark ? [] : indexValues(object)
             let old = state.withLock { state in
                 let key = Self.key(object)
                 let old = state.objects[key]
                 switch event.type {
                 case .added, .modified: state.objects[key] = object
                 case .deleted: state.objects[key] = nil
-                case .bookmark: break
+                case .bookmark:
+                    if let version = event.object.metadata.resourceVersion { state.resourceVersion = version }
+                    return old
+                }
+                if let old { state.unindex(key, values: indexValues(old)) }
+                if event.type != .deleted {
+                    for value in values { state.index[value, default: []].insert(key) }
                 }
                 if let version = event.object.metadata.resourceVersion { state.resourceVersion = version }
                 return old
@@ -202,7 +243,7 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         return count
     }
 
-    static func key(_ object: Object) -> String {
+    public static func key(_ object: Object) -> String {
         "\(object.metadata.namespace ?? "")/\(object.metadata.name ?? "")"
     }
 }

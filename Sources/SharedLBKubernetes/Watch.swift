@@ -96,37 +96,52 @@ public struct WatchSequence<Object: KubernetesObject>: AsyncSequence {
             }
         }
 
+        /// Decodes an event in one pass (the object straight from the line's bytes); only an
+        /// `ERROR` event, which carries a Status instead of the object, is read a second time.
         private mutating func decode(_ line: [UInt8]) throws -> WatchEvent<Object> {
-            let event: JSONValue
+            let envelope: Envelope
             do {
-                event = try JSONParser.parse(line)
+                envelope = try JSONDecoder().decode(Envelope.self, from: Data(line))
             } catch {
                 finished = true
+                guard (try? JSONParser.parse(line)) != nil else {
+                    throw KubernetesError(
+                        kind: .decoding, code: 0, message: "watch \(path) sent a line that is not JSON: \(error)")
+                }
                 throw KubernetesError(
-                    kind: .decoding, code: 0, message: "watch \(path) sent a line that is not JSON: \(error)")
+                    kind: .decoding, code: 0, message: "watch \(path): cannot decode \(Object.self): \(error)")
             }
-            let type = event["type"]?.stringValue ?? ""
-            guard type != "ERROR" else {
+            if envelope.type == "ERROR" {
                 // An ERROR event carries a Status, never the resource (410 Expired on a too-old resourceVersion).
                 finished = true
-                let status = event["object"] ?? .null
+                let status = (try? JSONParser.parse(line))?["object"] ?? .null
                 let code = status["code"].flatMap { if case .number(let text) = $0 { Int(text) } else { nil } } ?? 500
                 throw KubernetesError.fromResponse(
                     code: code, body: Array(JSONWriter.encode(status).utf8), retryAfterHeader: nil)
             }
-            guard let eventType = WatchEvent<Object>.EventType(rawValue: type) else {
+            guard let eventType = WatchEvent<Object>.EventType(rawValue: envelope.type), let object = envelope.object
+            else {
                 finished = true
                 throw KubernetesError(
-                    kind: .decoding, code: 0, message: "watch \(path) sent an event of type \"\(type)\"")
+                    kind: .decoding, code: 0,
+                    message: envelope.object == nil
+                        ? "watch \(path) sent a \(envelope.type) event without an object"
+                        : "watch \(path) sent an event of type \"\(envelope.type)\"")
             }
-            do {
-                let object = try JSONDecoder().decode(
-                    Object.self, from: Data(JSONWriter.encode(event["object"] ?? .null).utf8))
-                return WatchEvent(type: eventType, object: object)
-            } catch {
-                finished = true
-                throw KubernetesError(
-                    kind: .decoding, code: 0, message: "watch \(path): cannot decode \(Object.self): \(error)")
+            return WatchEvent(type: eventType, object: object)
+        }
+
+        /// `{"type": ..., "object": ...}`; the object is decoded unless the type is `ERROR`.
+        struct Envelope: Decodable {
+            var type: String
+            var object: Object?
+
+            enum Keys: String, CodingKey { case type, object }
+
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: Keys.self)
+                type = try container.decode(String.self, forKey: .type)
+                object = type == "ERROR" ? nil : try container.decodeIfPresent(Object.self, forKey: .object)
             }
         }
     }

@@ -121,6 +121,15 @@ struct AllocatorOptions: ParsableArguments {
     @Option(help: "Full reconcile at least this often.")
     var resync = DurationArgument("5m")
 
+    @Option(help: "Members and shared LBs written at once (each object's own writes stay in order).")
+    var concurrentWrites = 8
+
+    @Option(
+        help:
+            "Longest wait between placements in a burst (they start 1/16 of it apart and double while each writes)."
+    )
+    var placementBatchPeriod = DurationArgument("4s")
+
     @Flag(inversion: .prefixedNo, help: "Elect a leader through a Lease; only the leader writes.")
     var leaderElect = true
 
@@ -141,6 +150,7 @@ struct AllocatorOptions: ParsableArguments {
             throw ValidationError("--max-ports-per-lb must be 1...\(PlacementConfiguration.portsPerLBLimit)")
         }
         guard maxLBsPerPool >= 0 else { throw ValidationError("--max-lbs-per-pool must not be negative") }
+        guard (1...64).contains(concurrentWrites) else { throw ValidationError("--concurrent-writes must be 1...64") }
         let (lease, renew, retry) = (leaseDuration.duration, renewDeadline.duration, retryPeriod.duration)
         guard retry > .zero, retry < renew, renew < lease
         else {
@@ -168,7 +178,8 @@ struct AllocatorOptions: ParsableArguments {
                     namespace: namespace, identity: identity, leaseDuration: leaseDuration.duration,
                     renewDeadline: renewDeadline.duration, retryPeriod: retryPeriod.duration)
                 : nil,
-            createNamespace: createNamespace)
+            createNamespace: createNamespace, concurrentWrites: concurrentWrites,
+            placementBatchPeriod: placementBatchPeriod.duration)
     }
 }
 

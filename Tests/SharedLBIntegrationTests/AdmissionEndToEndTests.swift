@@ -78,6 +78,7 @@ struct AdmissionEndToEndTests {
             let client = environment.client
             // Nothing listens on port 1.
             try await environment.register(url: "https://127.0.0.1:1/mutate", failurePolicy: .fail, name: "down-fail")
+            try await environment.waitForRegistration(refusing: true)
             await #expect {
                 try await client.create(loadBalancer("blocked", namespace: "default"))
             } throws: { error in
@@ -88,6 +89,7 @@ struct AdmissionEndToEndTests {
             try await environment.unregister("down-fail")
             try await environment.register(
                 url: "https://127.0.0.1:1/mutate", failurePolicy: .ignore, name: "down-ignore")
+            try await environment.waitForRegistration(refusing: false)
             let created = try await client.create(loadBalancer("through", namespace: "default"))
             #expect(created.spec?.type == "LoadBalancer")
             #expect(created.spec?.ports?.first?.nodePort != nil)

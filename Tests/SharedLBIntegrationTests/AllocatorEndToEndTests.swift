@@ -116,6 +116,53 @@ struct AllocatorEndToEndTests {
     }
 
     @Test(
+        "changes that concern no member queue no work; a member's own edit is that member's work, without a new plan",
+        arguments: Backend.all)
+    func eventFilters(backend: Backend) async throws {
+        try await Cluster.run(on: backend) { cluster in
+            let client = cluster.client
+            _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/web"])
+            try await cluster.settle()
+            let allocator = cluster.allocators[0]
+            @Sendable func queued(_ kind: String) -> Double {
+                let prefix = #"sharedlb_allocator_work_queued_total{kind="\#(kind)"} "#
+                let exposition = String(decoding: allocator.metrics.exposition(), as: UTF8.self)
+                return exposition.split(separator: "\n").first { $0.hasPrefix(prefix) }
+                    .flatMap { Double($0.dropFirst(prefix.count)) } ?? 0
+            }
+            let before = ["member", "service", "placement", "shared_lb"].map(queued)
+            // Another team's Services in the member's namespace, edited and deleted: none of
+            // SharedLB's business.
+            for index in 0..<10 {
+                _ = try await client.create(
+                    KubeService(
+                        metadata: ObjectMeta(name: "plain-\(index)", namespace: "team-a"),
+                        spec: KubeService.Spec(type: "ClusterIP", ports: [KubeService.Port(port: 80)])))
+                _ = try await client.patch(
+                    KubeService.self, namespace: "team-a", name: "plain-\(index)",
+                    patch: .merge(try JSONParser.parse(Array(#"{"metadata":{"annotations":{"team":"b"}}}"#.utf8))))
+                try await client.delete(KubeService.self, namespace: "team-a", name: "plain-\(index)")
+            }
+            // The member's own edit of an annotation that shapes nothing, after them in the same
+            // watch stream: once it is queued, every change before it has been seen.
+            _ = try await client.patch(
+                KubeService.self, namespace: "team-a", name: "web",
+                patch: .merge(try JSONParser.parse(Array(#"{"metadata":{"annotations":{"team":"a"}}}"#.utf8))))
+            let seen = try await withTimeout(.seconds(20)) {
+                for await _ in allocator.reconciled where queued("member") > before[0] { return true }
+                return false
+            }
+            #expect(seen)
+            let after = ["member", "service", "placement", "shared_lb"].map(queued)
+            #expect(after[0] - before[0] == 1, "member keys queued")
+            #expect(after[1] - before[1] == 1, "service keys queued")
+            #expect(after[2] == before[2], "placements queued")
+            #expect(after[3] == before[3], "shared LB keys queued")
+        }
+    }
+
+    @Test(
         "an unrelated annotation edit moves nothing; a load-balancer-shaping one moves the member, with a Moved Event",
         arguments: Backend.all)
     func annotationEdits(backend: Backend) async throws {

@@ -81,8 +81,8 @@ struct Cluster: Sendable {
         }
     }
 
-    /// Waits for a pass of allocator `index`, begun after this call, that wrote nothing: the
-    /// cluster is then as the ledger says.
+    /// Waits for a full pass of allocator `index`, begun after this call, that wrote nothing:
+    /// the cluster is then as the ledger says.
     func settle(_ index: Int = 0, timeout: Duration = .seconds(20)) async throws {
         let allocator = allocators[index]
         let start = allocator.passes
@@ -90,8 +90,10 @@ struct Cluster: Sendable {
         do {
             settled = try await withTimeout(timeout) {
                 allocator.resync()
-                for await _ in allocator.reconciled where allocator.passes > start && allocator.lastPassWrites == 0 {
-                    return true
+                for await _ in allocator.reconciled where allocator.passes > start {
+                    if allocator.lastPassWasFull && allocator.lastPassWrites == 0 { return true }
+                    // Its own writes queue nothing: look at everything again.
+                    allocator.resync()
                 }
                 return false
             }

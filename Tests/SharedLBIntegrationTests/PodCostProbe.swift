@@ -8,7 +8,8 @@ import Testing
 
 /// What Pods that are none of SharedLB's business cost the allocator:
 /// `POD_COST_PROBE=10000 SHAREDLB_KUBE_ASSETS=... swift test --filter PodCostProbe` (the newest
-/// real control plane; the in-repo API server without assets). One member, then N ordinary Pods
+/// real control plane; the in-repo API server without assets). POD_COST_MEMBERS members (one by
+/// default, one port each, without node ports), then N ordinary Pods
 /// (~4 KiB each, as a Deployment's) in a namespace without members, created by 8 clients;
 /// then 100 updates of those Pods per second for 10 s. Prints the `sharedlb allocator`
 /// process's RSS and CPU time per Pod created, and its CPU share and API writes while the
@@ -16,6 +17,7 @@ import Testing
 @Suite("pod cost probe", .disabled(if: ProcessInfo.processInfo.environment["POD_COST_PROBE"] == nil))
 struct PodCostProbe {
     static var count: Int { Int(ProcessInfo.processInfo.environment["POD_COST_PROBE"] ?? "") ?? 10_000 }
+    static var members: Int { Int(ProcessInfo.processInfo.environment["POD_COST_MEMBERS"] ?? "") ?? 1 }
 
     @Test func unrelatedPods() async throws {
         let backend = KubeAssets.versions.last.map(Backend.real) ?? .mock
@@ -25,12 +27,20 @@ struct PodCostProbe {
                 let port = try LocalPorts.free(1)[0]
                 let allocator = try AllocatorProcess(
                     binary: ScaleProbe.binary, kubeconfig: kubeconfig, log: directory.appending(path: "allocator.log"),
-                    arguments: ["--metrics-listen", "127.0.0.1:\(port)"])
+                    // No periodic resync while measuring: its full pass over every member is not
+                    // the Pods' cost (POD_COST_RESYNC to measure with one).
+                    arguments: [
+                        "--metrics-listen", "127.0.0.1:\(port)", "--max-lbs-per-pool", "0", "--resync",
+                        ProcessInfo.processInfo.environment["POD_COST_RESYNC"] ?? "1h",
+                    ])
                 let pid = allocator.child.processIdentifier
                 let http = HTTPClient(eventLoopGroupProvider: .singleton)
                 let measured:
                     Result<
-                        (Int, Duration, ProcessSample, ProcessSample, ProcessSample, ProcessSample, Duration, Double),
+                        (
+                            Duration, Duration, ProcessSample, ProcessSample, ProcessSample, ProcessSample, Duration,
+                            Double
+                        ),
                         any Error
                     >
                 do {
@@ -53,8 +63,10 @@ struct PodCostProbe {
                         }
                         Issue.record("the allocator never cached \(wanted) Pods")
                     }
-                    _ = try await cluster.client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
-                    try await cluster.waitForEndpoints(["team-a/web"], timeout: .seconds(60))
+                    let membersStarted = ContinuousClock.now
+                    try await cluster.burst(Self.members, distinctPorts: 500, nodePorts: false)
+                    try await cluster.waitForEndpoints(Cluster.burstIDs(Self.members), timeout: .seconds(1800))
+                    let membersPlaced = ContinuousClock.now - membersStarted
                     _ = try await cluster.client.create(Namespace(metadata: ObjectMeta(name: "bulk")))
                     _ = try await cluster.runningPod("bulk", "warm-up", ip: "10.9.0.1")
                     try await waitForCachedPods(1)
@@ -112,19 +124,26 @@ struct PodCostProbe {
                     let updateEnd = try ProcessSample(pid: pid)
                     let updateWall = ContinuousClock.now - updateStarted
                     let writes = (try await metric("sharedlb_allocator_api_writes_total") ?? 0) - writesBefore
+                    let final = try ProcessSample(pid: pid)
+                    print(
+                        "POD COST: allocator RSS \(final.residentBytes / 1_048_576) MiB, peak \((allocator.peakResidentBytes ?? 0) / 1_048_576) MiB, with \(Self.members) members and \(count) Pods"
+                    )
                     await allocator.kill(signal: SIGTERM)
-                    measured = .success((count, created, before, after, updateStart, updateEnd, updateWall, writes))
+                    measured = .success(
+                        (membersPlaced, created, before, after, updateStart, updateEnd, updateWall, writes))
                 } catch {
                     measured = .failure(error)
                 }
                 try await http.shutdown()
-                let (_, created, before, after, updateStart, updateEnd, updateWall, writes) = try measured.get()
+                let (membersPlaced, created, before, after, updateStart, updateEnd, updateWall, writes) =
+                    try measured.get()
                 let rssPerPod = Double(after.residentBytes - before.residentBytes) / Double(count)
                 let cpuPerPod = (after.cpuSeconds - before.cpuSeconds) / Double(count)
                 let share = (updateEnd.cpuSeconds - updateStart.cpuSeconds) / updateWall.seconds
                 print(
                     """
                     POD COST (\(backend), allocator: \(ScaleProbe.binary.path))
+                    \(Self.members) members placed in \(String(format: "%.1f", membersPlaced.seconds)) s
                     \(count) unrelated Pods created in \(String(format: "%.1f", created.seconds)) s; allocator RSS \
                     \(before.residentBytes / 1024) KiB -> \(after.residentBytes / 1024) KiB: \
                     \(String(format: "%.0f", rssPerPod)) bytes and \(String(format: "%.0f", cpuPerPod * 1e6)) µs of CPU per Pod

@@ -102,6 +102,34 @@ struct TestEnvironment: Sendable {
         _ = try await client.create(configuration)
     }
 
+    /// Waits until the API server acts on the webhook registrations as they now are: kube-apiserver
+    /// loads them through its own informer, a moment after they are written, and nothing shows
+    /// when but the answer to a create. Probes with throwaway LoadBalancer creates until they
+    /// are refused (`refusing`) or admitted.
+    func waitForRegistration(refusing: Bool, timeout: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var attempt = 0
+        while true {
+            attempt += 1
+            let name = "registration-probe-\(attempt)"
+            let probe: KubeService = loadBalancer(name, namespace: "default")
+            var refused = false
+            do {
+                _ = try await client.create(probe)
+                try await client.delete(KubeService.self, namespace: "default", name: name)
+            } catch {
+                guard error.code == 500 else { throw error }
+                refused = true
+            }
+            if refused == refusing { return }
+            if ContinuousClock.now >= deadline {
+                Issue.record("the API server did not act on the webhook registrations within \(timeout)")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     func unregister(_ name: String) async throws {
         try await client.delete(MutatingWebhookConfiguration.self, namespace: nil, name: name)
     }

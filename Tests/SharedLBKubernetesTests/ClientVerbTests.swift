@@ -255,10 +255,11 @@ struct ClientVerbTests {
             deadline.withLock { $0 = .now + .seconds(30) }
             try await create("leader")
             #expect(creates().map(\.code) == [201])
-            // Throttled with Retry-After: 1 while the fence is 0.3 s away: the retry is not sent.
-            deadline.withLock { $0 = .now + .milliseconds(300) }
+            // Throttled with Retry-After: 5 while the fence is 2 s away (room for a slow first
+            // attempt on a busy machine): the retry is not sent.
+            deadline.withLock { $0 = .now + .seconds(2) }
             handler.inject(
-                .init(verb: "create", resource: "configmaps", count: 10, status: .tooManyRequests(retryAfterSeconds: 1))
+                .init(verb: "create", resource: "configmaps", count: 10, status: .tooManyRequests(retryAfterSeconds: 5))
             )
             await #expect { try await create("deposed") } throws: { ($0 as? KubernetesError)?.kind == .fenced }
             #expect(creates().map(\.code) == [201, 429])
