@@ -200,7 +200,9 @@ struct AllocatorFaultTests {
                     let lost = ContinuousClock.now
                     _ = await changes.next()
                     #expect(!elector.isLeader)
-                    #expect(ContinuousClock.now - lost < .milliseconds(1200))
+                    // Stepped down before the lease ran out, when a standby may take it (the renew
+                    // deadline is 0.8 s; the margin is for a loaded machine's scheduling).
+                    #expect(ContinuousClock.now - lost < .seconds(2))
                     environment.handler.clearFaults()
                     _ = await changes.next()
                     #expect(elector.isLeader)
