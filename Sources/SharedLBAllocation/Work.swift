@@ -140,9 +140,7 @@ public enum WorkRouting {
     /// Whether a Service carries SharedLB's result annotations.
     public static func hasResults(_ service: KubeService?) -> Bool {
         guard let annotations = service?.metadata.annotations else { return false }
-        return annotations[SharedLBNames.endpointAnnotation] != nil
-            || annotations[SharedLBNames.sharedServiceAnnotation] != nil
-            || annotations[SharedLBNames.errorAnnotation] != nil
+        return MemberResults.names.contains { annotations[$0] != nil }
     }
 }
 

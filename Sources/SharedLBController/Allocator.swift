@@ -131,47 +131,33 @@ public final class Allocator: Service, Sendable {
         services = Informer(
             client: client, type: KubeService.self, namespace: nil, labelSelector: nil, watchTimeoutSeconds: timeout,
             transform: CacheFilter.lean,
-            relevant: { old, new in
-                if let new, queue.isEcho("Service \(key(new.metadata))", version: new.metadata.resourceVersion) {
-                    return false
-                }
+            handler: { old, new in
+                guard !queue.isEcho(new) else { return }
                 queue.add(WorkRouting.service(old, new, controllerNamespace: namespace, shaping: shaping))
-                return false
             }, replaced: everything,
             index: { Self.serviceIndex($0, controllerNamespace: namespace) }, logger: logger)
         slices = Informer(
             client: client, type: EndpointSlice.self, namespace: nil, labelSelector: nil,
             watchTimeoutSeconds: timeout, transform: CacheFilter.lean,
-            relevant: { old, new in
-                if let new, queue.isEcho("EndpointSlice \(key(new.metadata))", version: new.metadata.resourceVersion) {
-                    return false
-                }
-                queue.add(
-                    WorkRouting.slice(old, new, controllerNamespace: namespace, memberUID: queue.memberUID))
-                return false
+            handler: { old, new in
+                guard !queue.isEcho(new) else { return }
+                queue.add(WorkRouting.slice(old, new, controllerNamespace: namespace, memberUID: queue.memberUID))
             }, replaced: everything,
             index: { WorkRouting.sliceIndex($0, controllerNamespace: namespace) }, logger: logger)
         pods = Informer(
             client: client, type: PodSummary.self, namespace: nil, labelSelector: nil, watchTimeoutSeconds: timeout,
-            relevant: { old, new in
+            handler: { old, new in
                 queue.add(WorkRouting.pod(old, new, membersReferencing: queue.members(referencing:)))
-                return false
             }, replaced: everything, logger: logger)
         events = Informer(
             client: client, type: Event.self, namespace: namespace, labelSelector: nil, watchTimeoutSeconds: timeout,
-            relevant: { old, new in
-                queue.add(WorkRouting.event(old, new))
-                return false
-            }, replaced: everything, logger: logger)
+            handler: { old, new in queue.add(WorkRouting.event(old, new)) }, replaced: everything, logger: logger)
         ledger = Informer(
             client: client, type: ConfigMap.self, namespace: namespace,
             labelSelector: "\(SharedLBNames.roleLabel)=\(SharedLBNames.ledgerRole)", watchTimeoutSeconds: timeout,
-            relevant: { old, new in
-                if let new, queue.isEcho("ConfigMap \(key(new.metadata))", version: new.metadata.resourceVersion) {
-                    return false
-                }
+            handler: { _, new in
+                guard !queue.isEcho(new) else { return }
                 queue.add(.placement)
-                return false
             }, replaced: everything, logger: logger)
     }
 

@@ -67,18 +67,18 @@ extension Allocator {
     /// that its watch event is known as an echo.
     func record(service: KubeService?, key: String, replacing version: String?) {
         state.withLock { $0.services.record(key, replaced: version, object: service) }
-        queue.wrote("Service \(key)", version: service?.metadata.resourceVersion)
+        queue.wrote(KubeService.self, key: key, version: service?.metadata.resourceVersion)
     }
 
     func record(slice: EndpointSlice?, key: String, replacing version: String?) {
         state.withLock { $0.slices.record(key, replaced: version, object: slice) }
         // A created slice's event is not an echo: until the cache shows it, its member's next
         // round cannot find it to delete should it be stale by then.
-        queue.wrote("EndpointSlice \(key)", version: version == nil ? nil : slice?.metadata.resourceVersion)
+        queue.wrote(EndpointSlice.self, key: key, version: version == nil ? nil : slice?.metadata.resourceVersion)
     }
 
     func record(configMap: ConfigMap?, key: String, replacing version: String?) {
         state.withLock { $0.configMaps.record(key, replaced: version, object: configMap) }
-        queue.wrote("ConfigMap \(key)", version: configMap?.metadata.resourceVersion)
+        queue.wrote(ConfigMap.self, key: key, version: configMap?.metadata.resourceVersion)
     }
 }

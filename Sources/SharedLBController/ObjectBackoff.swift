@@ -35,9 +35,6 @@ struct ObjectBackoff: Sendable {
         entries[object] = nil
     }
 
-    /// When the next waiting object is due.
-    var nextRetry: ContinuousClock.Instant? { entries.values.compactMap(\.retryAt).min() }
-
     /// The retries that are due, marked as queued (their failure count stays, for the next delay).
     mutating func takeDue(now: ContinuousClock.Instant) -> Work {
         var work = Work()

@@ -1,4 +1,5 @@
 import SharedLBAllocation
+import SharedLBCore
 import Synchronization
 
 /// The allocator's work queue, as client-go's: keys added while the worker is busy coalesce
@@ -11,7 +12,7 @@ final class WorkQueue: Sendable {
         var queued = Work()
         /// Member uids by `namespace/name`, as of the last placement.
         var uids: [String: String] = [:]
-        /// `kind namespace/name` → the resourceVersion this allocator last wrote.
+        /// `Kind namespace/name` → the resourceVersion this allocator last wrote.
         var written: [String: String] = [:]
         /// Pods (`namespace/name`) that members' slices point at → those members' uids, and
         /// the other way round.
@@ -81,17 +82,18 @@ final class WorkQueue: Sendable {
         }
     }
 
-    /// Records a write of this allocator (`version` nil: forget the key).
-    func wrote(_ object: String, version: String?) {
-        state.withLock { $0.written[object] = version }
+    /// Records a write of this allocator (`version` nil: forget the object).
+    func wrote<Object: KubernetesObject>(_ type: Object.Type, key: String, version: String?) {
+        state.withLock { $0.written["\(Object.descriptor.kind) \(key)"] = version }
     }
 
     /// True (once) when a watch event shows the version this allocator wrote last.
-    func isEcho(_ object: String, version: String?) -> Bool {
-        state.withLock { state in
-            guard let written = state.written[object] else { return false }
-            state.written[object] = nil
-            return written == version
+    func isEcho<Object: KubernetesObject>(_ object: Object?) -> Bool {
+        guard let object else { return false }
+        let key = "\(Object.descriptor.kind) \(object.metadata.namespace ?? "")/\(object.metadata.name ?? "")"
+        return state.withLock { state in
+            guard let written = state.written.removeValue(forKey: key) else { return false }
+            return written == object.metadata.resourceVersion
         }
     }
 }

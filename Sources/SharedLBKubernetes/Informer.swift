@@ -45,9 +45,9 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     /// What is kept of each object (client-go's transform): a cache holds only what its
     /// reader needs.
     private let transform: @Sendable (Object) -> Object
-    /// Whether a change (the object before, after) signals ``updates`` (controller-runtime's
-    /// predicates): the store is updated either way, so a later pass sees it.
-    private let relevant: @Sendable (Object?, Object?) -> Bool
+    /// Called with each change (the object before, after; client-go's event handler), once
+    /// the store holds it.
+    private let handler: @Sendable (Object?, Object?) -> Void
     /// Called after a full list replaced the store (every object may have changed).
     private let replaced: @Sendable () -> Void
     /// The index values of an object (``objects(indexedBy:)``).
@@ -58,13 +58,13 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     public init(
         client: KubernetesClient, type: Object.Type, namespace: String?, labelSelector: String?,
         watchTimeoutSeconds: Int = 290, transform: @escaping @Sendable (Object) -> Object = { $0 },
-        relevant: @escaping @Sendable (_ old: Object?, _ new: Object?) -> Bool = { _, _ in true },
+        handler: @escaping @Sendable (_ old: Object?, _ new: Object?) -> Void = { _, _ in },
         replaced: @escaping @Sendable () -> Void = {}, index: @escaping @Sendable (Object) -> [String] = { _ in [] },
         logger: Logger = Logger(label: "sharedlb.informer")
     ) {
         self.client = client
         self.transform = transform
-        self.relevant = relevant
+        self.handler = handler
         self.replaced = replaced
         self.indexValues = index
         self.namespace = namespace
@@ -108,10 +108,9 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         state.withLock { $0.resourceVersion }
     }
 
-    /// Tells ``updates`` (unless the change is not ``relevant``) and every waiter that the
-    /// store changed.
-    private func notify(signalling: Bool = true) {
-        if signalling { signal.yield() }
+    /// Tells ``updates`` and every waiter that the store changed.
+    private func notify() {
+        signal.yield()
         // Every watch event passes here: no copy at all while nobody waits (the usual case).
         for waiter in state.withLock({ $0.waiters.isEmpty ? [] : Array($0.waiters.values) }) { waiter.yield() }
     }
@@ -236,8 +235,8 @@ public final class Informer<Object: KubernetesObject>: Sendable {
             }
             count += 1
             if event.type != .bookmark {
-                let relevant = event.type == .deleted ? relevant(old ?? object, nil) : relevant(old, object)
-                notify(signalling: relevant)
+                if event.type == .deleted { handler(old ?? object, nil) } else { handler(old, object) }
+                notify()
             }
         }
         return count
