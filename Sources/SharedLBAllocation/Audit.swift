@@ -30,23 +30,30 @@ public struct Auditor: Sendable {
     public var mirroredSlices: [EndpointSlice]?
     /// Managed Services (nil: not checked).
     public var memberServices: [KubeService]?
+    /// The members' own slices and Pods, for the mirrored endpoints (nil: not checked).
+    public var memberEndpoints: MemberEndpoints?
     public var mixedProtocol: Bool
     /// The annotations that decide sharing, as the allocator's `--lb-annotation-prefix`.
     public var shaping: ShapingAnnotations
 
     /// Shards stored under an older key rule are checked as the allocator reads them
-    /// (``LedgerShard/migrated(shaping:)``).
+    /// (``LedgerShard/migrated(shaping:)``, ``LedgerShard/followingTrafficDistribution(of:)``).
     public init(
         shards: [LedgerShard], unreadable: [String: String] = [:], sharedServices: [KubeService]? = nil,
-        mirroredSlices: [EndpointSlice]? = nil, memberServices: [KubeService]? = nil, mixedProtocol: Bool = false,
-        shaping: ShapingAnnotations = .standard
+        mirroredSlices: [EndpointSlice]? = nil, memberServices: [KubeService]? = nil,
+        memberEndpoints: MemberEndpoints? = nil, mixedProtocol: Bool = false, shaping: ShapingAnnotations = .standard
     ) {
-        self.shards = shards.map { $0.migrated(shaping: shaping) }
+        var members: [String: Member] = [:]
+        for service in memberServices ?? [] {
+            if let member = Member(service: service, shaping: shaping) { members[member.uid] = member }
+        }
+        self.shards = shards.map { $0.migrated(shaping: shaping).followingTrafficDistribution(of: members) }
         self.shaping = shaping
         self.unreadable = unreadable
         self.sharedServices = sharedServices
         self.mirroredSlices = mirroredSlices
         self.memberServices = memberServices
+        self.memberEndpoints = memberEndpoints
         self.mixedProtocol = mixedProtocol
     }
 
@@ -96,6 +103,13 @@ public struct Auditor: Sendable {
         if let sharedServices { found += checkServices(sharedServices) }
         if let memberServices { found += checkMembers(memberServices) }
         if let mirroredSlices { found += checkSlices(mirroredSlices) }
+        if let mirroredSlices, let memberServices, let memberEndpoints {
+            var members: [String: Member] = [:]
+            for service in memberServices {
+                if let member = Member(service: service, shaping: shaping) { members[member.uid] = member }
+            }
+            found += checkEndpoints(mirroredSlices, memberEndpoints, members: members)
+        }
         return found.sorted()
     }
 

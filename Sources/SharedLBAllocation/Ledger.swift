@@ -153,6 +153,37 @@ public struct LedgerShard: Sendable, Equatable {
         return LedgerShard(sharedService: sharedService, key: migrated, allocations: allocations)
     }
 
+    /// The shard with the `trafficDistribution` most of its members ask for (a tie keeps the
+    /// shard's own). It is a routing preference kube-proxy reads from the shared LB, not
+    /// something the cloud builds, so changing it keeps the LB's address: the members that
+    /// ask for another one move, the fewest possible. It also reads keys stored before 2026-12,
+    /// which left it out although members with and without it shared.
+    public func followingTrafficDistribution(of members: [String: Member]) -> LedgerShard {
+        let field = "trafficDistribution"
+        var counts: [String: Int] = [:]  // "" for none
+        for uid in Set(allocations.map(\.uid)) {
+            guard let member = members[uid] else { continue }
+            var settings = member.key.settings
+            let wanted = settings[field]?.stringValue ?? ""
+            settings[field] = key.settings[field]
+            // Only members that differ from the shard in this field alone count.
+            let alike = CompatibilityKey(
+                pool: member.key.pool, settings: settings, annotations: member.key.annotations,
+                selector: member.key.selector, namespace: member.key.namespace)
+            if alike == key { counts[wanted, default: 0] += 1 }
+        }
+        let current = key.settings[field]?.stringValue ?? ""
+        guard let best = counts.max(by: { ($0.value, $1.key) < ($1.value, $0.key) }),
+            best.key != current, best.value > counts[current, default: 0]
+        else { return self }
+        var settings = key.settings
+        settings[field] = best.key.isEmpty ? nil : .string(best.key)
+        let followed = CompatibilityKey(
+            pool: key.pool, settings: settings, annotations: key.annotations, selector: key.selector,
+            namespace: key.namespace)
+        return LedgerShard(sharedService: sharedService, key: followed, allocations: allocations)
+    }
+
     /// The protocols in use (one, unless mixed protocols are allowed).
     public var protocols: Set<PortProtocol> { Set(allocations.map(\.slot.protocol)) }
 

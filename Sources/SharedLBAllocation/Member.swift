@@ -185,7 +185,9 @@ public struct Member: Sendable, Hashable {
         "externalTrafficPolicy", "loadBalancerIP", "loadBalancerSourceRanges", "allocateLoadBalancerNodePorts",
         "loadBalancerClass",
     ]
-    static let liveSettings = ["sessionAffinity", "sessionAffinityConfig", "ipFamilies", "ipFamilyPolicy"]
+    static let liveSettings = [
+        "sessionAffinity", "sessionAffinityConfig", "ipFamilies", "ipFamilyPolicy", "trafficDistribution",
+    ]
 
     /// True for a Service SharedLB should place: labelled managed, converted (ClusterIP: a
     /// LoadBalancer has a load balancer of its own), not opted out, not being deleted.
@@ -242,6 +244,9 @@ public struct Member: Sendable, Hashable {
             if let value = spec.sessionAffinityConfig, !value.isNull { settings["sessionAffinityConfig"] = value }
             if let value = spec.ipFamilies { settings["ipFamilies"] = .array(value.map(JSONValue.string)) }
             if let value = spec.ipFamilyPolicy { settings["ipFamilyPolicy"] = .string(value) }
+            // Topology-aware routing: kube-proxy reads it from the shared LB, which routes to
+            // every member's endpoints, so only members that ask for the same one share.
+            if let value = spec.trafficDistribution { settings["trafficDistribution"] = .string(value) }
         }
         var shapingAnnotations: [String: String] = [:]
         for (key, value) in annotations where shaping.shapes(key) { shapingAnnotations[key] = value }

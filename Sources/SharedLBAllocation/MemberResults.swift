@@ -71,9 +71,15 @@ public enum MemberResults {
         else { return nil }
         let shared = (wanted[SharedLBNames.sharedServiceAnnotation] ?? nil) ?? ""
         let split = shared.contains(",") ? " (split by protocol)" : ""
+        let proxy =
+            endpoint.contains(SharedService.proxySuffix)
+            ? "; the load balancer's ipMode is Proxy: clients in the cluster reach it through the load balancer"
+                + " (its source-address and proxy-protocol rules apply to them too), not straight to the Pods"
+            : ""
         if let moves, !moves.isEmpty {
-            return Notice(warning: false, reason: "Moved", note: "moved to \(shared)\(split): \(endpoint)")
+            return Notice(warning: false, reason: "Moved", note: "moved to \(shared)\(split): \(endpoint)\(proxy)")
         }
-        return Notice(warning: false, reason: "Allocated", note: "reachable at \(endpoint) through \(shared)\(split)")
+        return Notice(
+            warning: false, reason: "Allocated", note: "reachable at \(endpoint) through \(shared)\(split)\(proxy)")
     }
 }

@@ -49,7 +49,7 @@ public enum Mirroring {
                 guard belongs(endpoint, namespace: memberNamespace, pods: pods) else { return nil }
                 var copy = EndpointSlice.Endpoint(
                     addresses: endpoint.addresses, conditions: endpoint.conditions, targetRef: endpoint.targetRef,
-                    nodeName: endpoint.nodeName, zone: endpoint.zone)
+                    nodeName: endpoint.nodeName, zone: endpoint.zone, hints: endpoint.hints)
                 copy.targetRef?.resourceVersion = nil
                 return copy
             }

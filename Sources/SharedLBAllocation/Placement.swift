@@ -65,8 +65,10 @@ public enum Planner {
         members: [Member], shards: [LedgerShard], reservedNames: Set<String> = [],
         configuration: PlacementConfiguration
     ) -> Placement {
-        var work = Work(shards: shards, configuration: configuration, reserved: reservedNames)
         let byUID = Dictionary(members.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
+        var work = Work(
+            shards: shards.map { $0.migrated(shaping: configuration.shaping).followingTrafficDistribution(of: byUID) },
+            configuration: configuration, reserved: reservedNames)
         work.dropStale(members: byUID)
         let ordered = members.sorted {
             ($0.creationTimestamp, $0.namespace, $0.name, $0.uid) < (

@@ -76,8 +76,8 @@ public enum SharedService {
             if want != nil && settingValue(field, of: currentSpec) != want { spec[field] = want }
         }
         // What the pool does not ask for must not be there either (added by hand, it would
-        // open or pin the load balancer for every member).
-        for field in ["loadBalancerSourceRanges", "loadBalancerIP"]
+        // open, pin or steer the load balancer for every member).
+        for field in ["loadBalancerSourceRanges", "loadBalancerIP", "trafficDistribution"]
         where shard.key.settings[field] == nil && settingValue(field, of: currentSpec) != nil {
             spec[field] = .null
         }
@@ -118,6 +118,7 @@ public enum SharedService {
         case "sessionAffinityConfig": spec.sessionAffinityConfig
         case "ipFamilies": spec.ipFamilies.map { .array($0.map(JSONValue.string)) }
         case "ipFamilyPolicy": spec.ipFamilyPolicy.map(JSONValue.string)
+        case "trafficDistribution": spec.trafficDistribution.map(JSONValue.string)
         default: nil
         }
     }
@@ -132,11 +133,13 @@ public enum SharedService {
         spec.sessionAffinityConfig = settings["sessionAffinityConfig"]
         spec.ipFamilies = settings["ipFamilies"]?.arrayValue?.compactMap(\.stringValue)
         spec.ipFamilyPolicy = settings["ipFamilyPolicy"]?.stringValue
+        spec.trafficDistribution = settings["trafficDistribution"]?.stringValue
     }
 
     /// `sharedlb.io/endpoint` for a member: every ingress entry of each of its shared LBs
     /// with each external port, `ip:port/PROTO`, `[ipv6]:port/PROTO` or `hostname:port/PROTO`,
-    /// comma-separated, in slot order. Nil while no LB of the member has an address.
+    /// comma-separated, in slot order; an entry whose `ipMode` is `Proxy` ends in
+    /// ``proxySuffix``. Nil while no LB of the member has an address.
     public static func endpoint(allocations: [String: [Allocation]], ingress: [String: [KubeService.Ingress]])
         -> String?
     {
@@ -144,14 +147,22 @@ public enum SharedService {
         for name in allocations.keys.sorted() {
             for allocation in allocations[name]!.sorted() {
                 for entry in ingress[name] ?? [] {
+                    let suffix = entry.ipMode == proxyMode ? proxySuffix : ""
                     if let ip = entry.ip, !ip.isEmpty {
-                        entries.append(ip.contains(":") ? "[\(ip)]:\(allocation.slot)" : "\(ip):\(allocation.slot)")
+                        let host = ip.contains(":") ? "[\(ip)]" : ip
+                        entries.append("\(host):\(allocation.slot)\(suffix)")
                     } else if let hostname = entry.hostname, !hostname.isEmpty {
-                        entries.append("\(hostname):\(allocation.slot)")
+                        entries.append("\(hostname):\(allocation.slot)\(suffix)")
                     }
                 }
             }
         }
         return entries.isEmpty ? nil : entries.joined(separator: ",")
     }
+
+    /// `status.loadBalancer.ingress[].ipMode` of a load balancer that in-cluster traffic must
+    /// go through: kube-proxy does not short-circuit the address to the endpoints.
+    public static let proxyMode = "Proxy"
+    /// What an endpoint entry of such an address ends in.
+    public static let proxySuffix = " (ipMode Proxy)"
 }

@@ -28,8 +28,17 @@ extension Auditor {
             labelSelector: "\(Mirroring.managedByLabel)=\(Mirroring.managedBy)")
         let members = try await client.listAll(
             KubeService.self, namespace: nil, labelSelector: "\(SharedLBNames.managedLabel)=true")
+        // The members' own slices and Pods, namespace by namespace: members usually live in a
+        // few namespaces of a cluster whose Pods are mostly someone else's.
+        var own = MemberEndpoints(slices: [], pods: [])
+        for memberNamespace in Set(members.items.compactMap(\.metadata.namespace)).sorted() {
+            own.slices += try await client.listAll(
+                EndpointSlice.self, namespace: memberNamespace, labelSelector: Mirroring.serviceNameLabel
+            ).items
+            own.pods += try await client.listAll(PodSummary.self, namespace: memberNamespace).items
+        }
         return Auditor(
             shards: shards, unreadable: unreadable, sharedServices: shared.items, mirroredSlices: slices.items,
-            memberServices: members.items, mixedProtocol: mixedProtocol, shaping: shaping)
+            memberServices: members.items, memberEndpoints: own, mixedProtocol: mixedProtocol, shaping: shaping)
     }
 }

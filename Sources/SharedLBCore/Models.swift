@@ -135,6 +135,8 @@ public struct KubeService: KubernetesObject, Equatable {
         public var allocateLoadBalancerNodePorts: Bool?
         public var loadBalancerClass: String?
         public var internalTrafficPolicy: String?
+        /// `PreferClose` (`PreferSameZone`), `PreferSameNode`; GA in 1.33, dropped by older API servers.
+        public var trafficDistribution: String?
 
         public init(type: String? = nil, ports: [Port]? = nil, selector: [String: String]? = nil) {
             self.type = type
@@ -178,10 +180,14 @@ public struct KubeService: KubernetesObject, Equatable {
     public struct Ingress: Codable, Sendable, Equatable {
         public var ip: String?
         public var hostname: String?
+        /// `VIP` (the default) or `Proxy`: kube-proxy must not short-circuit the address, so
+        /// in-cluster clients go through the load balancer too (GA in 1.32).
+        public var ipMode: String?
 
-        public init(ip: String? = nil, hostname: String? = nil) {
+        public init(ip: String? = nil, hostname: String? = nil, ipMode: String? = nil) {
             self.ip = ip
             self.hostname = hostname
+            self.ipMode = ipMode
         }
     }
 }
@@ -272,16 +278,39 @@ public struct EndpointSlice: KubernetesObject, Equatable {
         public var targetRef: ObjectReference?
         public var nodeName: String?
         public var zone: String?
+        /// Where topology-aware routing sends this endpoint's traffic (set by the EndpointSlice
+        /// controller for `trafficDistribution` and `service.kubernetes.io/topology-mode`).
+        public var hints: Hints?
 
         public init(
             addresses: [String], conditions: Conditions? = nil, targetRef: ObjectReference? = nil,
-            nodeName: String? = nil, zone: String? = nil
+            nodeName: String? = nil, zone: String? = nil, hints: Hints? = nil
         ) {
             self.addresses = addresses
             self.conditions = conditions
             self.targetRef = targetRef
             self.nodeName = nodeName
             self.zone = zone
+            self.hints = hints
+        }
+    }
+
+    public struct Hints: Codable, Sendable, Equatable {
+        public struct Name: Codable, Sendable, Equatable {
+            public var name: String
+
+            public init(name: String) {
+                self.name = name
+            }
+        }
+
+        public var forZones: [Name]?
+        /// `PreferSameNode` (1.33+).
+        public var forNodes: [Name]?
+
+        public init(forZones: [Name]? = nil, forNodes: [Name]? = nil) {
+            self.forZones = forZones
+            self.forNodes = forNodes
         }
     }
 
