@@ -2,8 +2,16 @@ import ArgumentParser
 
 @main
 struct SharedLBCommand: AsyncParsableCommand {
+    /// Reached as `kubectl-sharedlb` (a link on PATH), kubectl runs it as a plugin:
+    /// `kubectl sharedlb audit`. Plugins get kubectl's environment (`KUBECONFIG`), not its
+    /// flags, and the commands read `$KUBECONFIG` as kubectl does.
+    static let pluginName = "kubectl-sharedlb"
+    static let name =
+        CommandLine.arguments.first.map { $0.split(separator: "/").last == Substring(pluginName) } == true
+        ? "kubectl sharedlb" : "sharedlb"
+
     static let configuration = CommandConfiguration(
-        commandName: "sharedlb",
+        commandName: name,
         abstract: "Let many Kubernetes LoadBalancer Services share one cloud load balancer.",
         discussion: """
             The admission webhook rewrites each new `type: LoadBalancer` Service into a \

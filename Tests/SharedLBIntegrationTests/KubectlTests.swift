@@ -102,4 +102,33 @@ struct KubectlTests {
             #expect(applied.standardError.contains("may not be set to 'None' for LoadBalancer services"), "\(applied)")
         }
     }
+
+    @Test(
+        "the binary linked as kubectl-sharedlb is a kubectl plugin: kubectl sharedlb audit reads KUBECONFIG",
+        .enabled(if: findExecutable("kubectl") != nil, "needs kubectl"), arguments: Backend.real.suffix(1))
+    func plugin(backend: Backend) async throws {
+        try await Cluster.run(on: backend) { cluster in
+            let plane = try #require(cluster.environment.plane)
+            _ = try await cluster.client.create(loadBalancer("db", namespace: "team-a", ports: [(5432, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/db"])
+            try await cluster.settle()
+            let directory = try ScratchDirectory.make(prefix: "sharedlb-plugin")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try FileManager.default.createSymbolicLink(
+                at: directory.appending(path: "kubectl-sharedlb"), withDestinationURL: AllocatorProcess.binary)
+            let path = "\(directory.path):\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")"
+            func kubectl(_ arguments: [String]) async throws -> CommandResult {
+                try await runCommand(
+                    URL(filePath: "/usr/bin/env"),
+                    ["PATH=\(path)", "KUBECONFIG=\(plane.adminKubeconfig.path)", "kubectl"] + arguments)
+            }
+            let listed = try await kubectl(["plugin", "list"])
+            #expect(listed.standardOutput.contains("kubectl-sharedlb"), "\(listed)")
+            let help = try await kubectl(["sharedlb", "--help"])
+            #expect(help.succeeded && help.standardOutput.contains("USAGE: kubectl sharedlb <subcommand>"), "\(help)")
+            let audit = try await kubectl(["sharedlb", "audit"])
+            #expect(audit.succeeded, "\(audit)")
+            #expect(audit.standardOutput.contains("team-a/db"), "\(audit)")
+        }
+    }
 }
