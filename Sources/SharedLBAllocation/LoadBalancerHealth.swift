@@ -8,6 +8,27 @@ public enum LoadBalancerHealth {
     /// Balancer Controller's `FailedDeployModel` and `FailedBuildModel`), with a message for
     /// their members. A later success clears it.
     public static func failures(events: [Event], sharedServices: Set<String>) -> [String: String] {
+        var failures: [String: String] = [:]
+        for (name, entry) in latest(events: events, sharedServices: sharedServices) {
+            let reason = entry.event.reason ?? ""
+            guard entry.event.type == "Warning", isFailure(reason) else { continue }
+            failures[name] = "shared LB \(name): \(reason): \(entry.event.note ?? "")"
+        }
+        return failures
+    }
+
+    /// When each shared LB last succeeded: the time (``sortableTime(_:)``) of its latest
+    /// `Normal` Event from someone other than SharedLB (the cloud's `EnsuredLoadBalancer`,
+    /// `UpdatedLoadBalancer`, `SuccessfullyReconciled`, ...).
+    public static func lastSuccess(events: [Event], sharedServices: Set<String>) -> [String: String] {
+        let theirs = events.filter {
+            $0.type == "Normal" && $0.reportingController != SharedLBNames.allocatorController
+        }
+        return latest(events: theirs, sharedServices: sharedServices).mapValues(\.time)
+    }
+
+    /// The latest Event on each shared LB, with its time.
+    static func latest(events: [Event], sharedServices: Set<String>) -> [String: (time: String, event: Event)] {
         var latest: [String: (time: String, event: Event)] = [:]
         for event in events {
             guard let regarding = event.regarding, regarding.kind == "Service", let name = regarding.name,
@@ -22,13 +43,7 @@ public enum LoadBalancerHealth {
             if let previous = latest[name], previous.time > time { continue }
             latest[name] = (time, event)
         }
-        var failures: [String: String] = [:]
-        for (name, entry) in latest {
-            let reason = entry.event.reason ?? ""
-            guard entry.event.type == "Warning", isFailure(reason) else { continue }
-            failures[name] = "shared LB \(name): \(reason): \(entry.event.note ?? "")"
-        }
-        return failures
+        return latest
     }
 
     /// A failure reason of a load-balancer implementation.
@@ -37,7 +52,7 @@ public enum LoadBalancerHealth {
     }
 
     /// RFC 3339 times (seconds or microseconds) as strings that sort in time order.
-    static func sortableTime(_ text: String?) -> String {
+    public static func sortableTime(_ text: String?) -> String {
         guard var text, text.hasSuffix("Z") else { return "" }
         text.removeLast()
         if let dot = text.firstIndex(of: ".") {

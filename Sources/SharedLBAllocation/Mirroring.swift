@@ -3,7 +3,7 @@ public import SharedLBCore
 /// Endpoint mirroring: the shared LB's EndpointSlices, derived from each member's own slices.
 public enum Mirroring {
     /// `endpointslice.kubernetes.io/managed-by` on mirrored slices (a label value: no `/`).
-    public static let managedBy = "allocator.sharedlb.io"
+    public static let managedBy = SharedLBNames.allocatorController
     public static let managedByLabel = "endpointslice.kubernetes.io/managed-by"
     public static let serviceNameLabel = "kubernetes.io/service-name"
     public static let memberUIDLabel = "sharedlb.io/member-uid"

@@ -1,35 +1,3 @@
-/// The placement rules an allocator runs with.
-public struct PlacementConfiguration: Sendable, Equatable {
-    /// Listeners per shared LB (AWS NLB: 50).
-    public var maximumPortsPerLB: Int
-    /// Shared LBs per pool (compatibility key); `0` for no limit.
-    public var maximumLBsPerPool: Int
-    /// For members without `sharedlb.io/port-policy`.
-    public var defaultPolicy: PortPolicy
-    /// Where `remap` finds a replacement for a taken port.
-    public var remapRange: ClosedRange<Int>
-    /// Whether one shared LB may carry TCP, UDP and SCTP together.
-    public var mixedProtocol: Bool
-    /// The annotations that decide sharing (members' keys and, migrated, the ledger's).
-    public var shaping: ShapingAnnotations
-
-    /// Beyond this a shard's ConfigMap could pass ``LedgerShard/maximumBytes``.
-    public static let portsPerLBLimit = 1000
-
-    public init(
-        maximumPortsPerLB: Int = 50, maximumLBsPerPool: Int = 100, defaultPolicy: PortPolicy = .preserve,
-        remapRange: ClosedRange<Int> = 20000...29999, mixedProtocol: Bool = false,
-        shaping: ShapingAnnotations = .standard
-    ) {
-        self.maximumPortsPerLB = maximumPortsPerLB
-        self.maximumLBsPerPool = maximumLBsPerPool
-        self.defaultPolicy = defaultPolicy
-        self.remapRange = remapRange
-        self.mixedProtocol = mixedProtocol
-        self.shaping = shaping
-    }
-}
-
 /// The ledger after a placement pass, and what it means for each member.
 public struct Placement: Sendable {
     /// Every shard, by shared LB name (emptied ones included: they wait out the grace period).
@@ -61,14 +29,18 @@ public enum Planner {
     ///   - shards: the ledger as read.
     ///   - reservedNames: names that must not be given to a new shared LB (Services still
     ///     present, for example held by a cloud clean-up finalizer, and unreadable shards).
+    ///   - failedOver: shared LBs given up on (`--failover-after`), each with the members (uids)
+    ///     that leave it for another LB of their pool, when one can take them (a `Moved`);
+    ///     none of them takes a new member.
     public static func plan(
         members: [Member], shards: [LedgerShard], reservedNames: Set<String> = [],
-        configuration: PlacementConfiguration
+        failedOver: [String: Set<String>] = [:], configuration: PlacementConfiguration
     ) -> Placement {
         let byUID = Dictionary(members.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
         var work = Work(
             shards: shards.map { $0.migrated(shaping: configuration.shaping).followingTrafficDistribution(of: byUID) },
             configuration: configuration, reserved: reservedNames)
+        work.failedOver = failedOver
         work.dropStale(members: byUID)
         let ordered = members.sorted {
             ($0.creationTimestamp, $0.namespace, $0.name, $0.uid) < (
@@ -95,6 +67,7 @@ public enum Planner {
         var pools: [CompatibilityKey: [String]] = [:]
         let configuration: PlacementConfiguration
         let reserved: Set<String>
+        var failedOver: [String: Set<String>] = [:]
 
         init(shards: [LedgerShard], configuration: PlacementConfiguration, reserved: Set<String>) {
             self.shards = Dictionary(
@@ -192,6 +165,16 @@ public enum Planner {
             for group in member.groups(mixedProtocol: configuration.mixedProtocol) {
                 let placed = group.filter { homes[member.uid]?[$0] != nil }
                 let missing = group.filter { homes[member.uid]?[$0] == nil }
+                // Its LB was given up on: the group leaves it if another LB of the pool takes it.
+                if let home = placed.first.flatMap({ homes[member.uid]![$0] }),
+                    failedOver[home]?.contains(member.uid) == true,
+                    let (target, slots) = findShard(for: member, group, policy: policy, excluding: home)
+                {
+                    for port in placed { remove(uid: member.uid, port: port) }
+                    assign(member, group, slots, on: target)
+                    moves[member.uid, default: []].append("\(home) -> \(target)")
+                    continue
+                }
                 guard !missing.isEmpty else { continue }
                 if let home = placed.first.flatMap({ homes[member.uid]![$0] }) {
                     if let slots = fit(missing, on: home, policy: policy) {
@@ -277,7 +260,7 @@ public enum Planner {
             -> (String, [Slot])?
         {
             let all = pools[member.key] ?? []
-            let pool = excluding.map { excluded in all.filter { $0 != excluded } } ?? all
+            let pool = all.filter { $0 != excluding && failedOver[$0] == nil }
             for name in pool {
                 if let slots = fit(group, on: name, policy: .preserve) { return (name, slots) }
             }

@@ -79,6 +79,8 @@ public final class Allocator: Service, Sendable {
         var movesToReport: [String: [String]] = [:]
         /// Shared LB Services, mirrored slices and members whose last write failed.
         var backoff = ObjectBackoff()
+        /// Shared LBs that fail, and who joined them when (``Failover``).
+        var failover = Failover()
         var passes = 0
     }
 
@@ -119,7 +121,8 @@ public final class Allocator: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         (reconciled, reconciledSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        recorder = EventRecorder(client: client, controller: "allocator.sharedlb.io", instance: configuration.identity)
+        recorder = EventRecorder(
+            client: client, controller: SharedLBNames.allocatorController, instance: configuration.identity)
         let timeout = configuration.watchTimeoutSeconds
         let namespace = configuration.namespace
         let shaping = configuration.placement.shaping
@@ -271,6 +274,9 @@ public final class Allocator: Service, Sendable {
                     state.placementWanted = false
                     work.placement = true
                 }
+                if let after = configuration.failoverAfter, state.failover.takeDue(after: after, now: now) {
+                    work.placement = true
+                }
                 work.sharedLBs.formUnion(
                     state.emptySince.filter {
                         now - $0.value >= grace && !state.backoff.isWaiting(Self.deletion(of: $0.key), now: now)
@@ -382,6 +388,10 @@ public final class Allocator: Service, Sendable {
             // new members is planned in a few rounds and written as a few shard writes.
             state.withLock { $0.placementWanted = true }
             work.placement = false
+        }
+        if let planned, !work.sharedLBs.isEmpty || work.everything {
+            // A shared LB's Event or status changed: whether it fails starts the failover clock.
+            observeFailures(shards: planned.placed.placement.shards)
         }
         if mustPlan || work.placement {
             state.withLock { $0.placementWanted = false }

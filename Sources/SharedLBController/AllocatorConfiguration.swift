@@ -25,12 +25,16 @@ public struct AllocatorConfiguration: Sendable {
     /// at once), so a burst of new members becomes few ledger and shared LB writes, as the
     /// EndpointSlice controller batches with `--endpointslice-updates-batch-period`.
     public var placementBatchPeriod: Duration
+    /// Self-healing: a shared LB failing this long is given up on and the members it does not
+    /// serve move to another LB of their pool (``Failover``); nil: never.
+    public var failoverAfter: Duration?
 
     public init(
         namespace: String = SharedLBNames.defaultNamespace, placement: PlacementConfiguration = .init(),
         emptyGracePeriod: Duration = .seconds(600), resyncInterval: Duration = .seconds(300), identity: String,
         leaderElection: LeaderElector.Configuration? = nil, createNamespace: Bool = true,
-        watchTimeoutSeconds: Int = 290, concurrentWrites: Int = 8, placementBatchPeriod: Duration = .seconds(4)
+        watchTimeoutSeconds: Int = 290, concurrentWrites: Int = 8, placementBatchPeriod: Duration = .seconds(4),
+        failoverAfter: Duration? = .seconds(600)
     ) {
         self.namespace = namespace
         self.placement = placement
@@ -42,5 +46,6 @@ public struct AllocatorConfiguration: Sendable {
         self.watchTimeoutSeconds = watchTimeoutSeconds
         self.concurrentWrites = max(1, concurrentWrites)
         self.placementBatchPeriod = placementBatchPeriod
+        self.failoverAfter = failoverAfter
     }
 }

@@ -26,6 +26,9 @@ public struct AllocatorMetrics: Sendable {
     let queuedMembers: Counter
     let queuedServices: Counter
     let queuedSharedLBs: Counter
+    /// Self-healing (`--failover-after`).
+    let failingLBs: Gauge
+    let failoverMoves: Counter
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -67,6 +70,12 @@ public struct AllocatorMetrics: Sendable {
         queuedMembers = registry.makeCounter(descriptor: queued, labels: [("kind", "member")])
         queuedServices = registry.makeCounter(descriptor: queued, labels: [("kind", "service")])
         queuedSharedLBs = registry.makeCounter(descriptor: queued, labels: [("kind", "shared_lb")])
+        failingLBs = registry.makeGauge(
+            descriptor: name(
+                "failing_shared_lbs", "", "Shared LBs the cloud fails (latest Event) or the API server refuses."))
+        failoverMoves = registry.makeCounter(
+            descriptor: name(
+                "failover_moves", "total", "Members moved off a shared LB given up on after --failover-after."))
     }
 
     func count(queued work: Work) {

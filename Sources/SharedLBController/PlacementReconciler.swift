@@ -66,8 +66,32 @@ extension Allocator {
             return state.refusals
         }
         let members = allMembers.filter { refusals[$0.uid] == nil }
+        let byName = Dictionary(shards.map { ($0.sharedService, $0) }, uniquingKeysWith: { first, _ in first })
+        var failedOver: [String: Set<String>] = [:]
+        if let after = configuration.failoverAfter {
+            let live = observeFailures(shards: byName)
+            failedOver = state.withLock {
+                $0.failover.failedOver(after: after, now: .now, shards: byName, live: live)
+            }
+        }
         var placement = Planner.plan(
-            members: members, shards: shards, reservedNames: reserved, configuration: configuration.placement)
+            members: members, shards: shards, reservedNames: reserved, failedOver: failedOver,
+            configuration: configuration.placement)
+        let time = LoadBalancerHealth.sortableTime(EventRecorder.microTime(Date()))
+        state.withLock {
+            $0.failover.placed(before: byName, after: placement.shards, failedOver: failedOver, time: time)
+        }
+        for (name, leaving) in failedOver.sorted(by: { $0.key < $1.key }) {
+            let moved = leaving.filter { placement.moves[$0]?.contains { $0.hasPrefix("\(name) -> ") } ?? false }
+            guard !moved.isEmpty else { continue }
+            metrics.failoverMoves.increment(by: Int64(moved.count))
+            logger.notice(
+                "shared LB given up on: the members it does not serve move to another LB of their pool",
+                metadata: [
+                    "k8s.object": "Service \(namespace)/\(name)", "sharedlb.members": "\(moved.count)",
+                    "sharedlb.failover_after": "\(configuration.failoverAfter!)",
+                ])
+        }
         for (uid, refusal) in refusals { placement.failures[uid] = refusal.message }
         metrics.allocations.set(Double(placement.shards.values.reduce(0) { $0 + $1.allocations.count }))
         metrics.sharedLBs.set(Double(placement.shards.count))
@@ -105,6 +129,31 @@ extension Allocator {
         // Before any member's slices are read: a slice change after this finds its member.
         queue.setMembers(planned.placed.uids)
         return planned
+    }
+
+    /// Tells the failover which shared LBs fail (the cloud's latest Event, a write the API
+    /// server keeps refusing) and which are healthy; returns the shared LB Services by name.
+    @discardableResult
+    func observeFailures(shards: [String: LedgerShard]) -> [String: KubeService] {
+        let names = Set(shards.keys)
+        var live: [String: KubeService] = [:]
+        for cached in services.objects(indexedBy: ServiceIndex.sharedLB) {
+            if let name = cached.metadata.name, names.contains(name), let service = service(key(cached.metadata)) {
+                live[name] = service
+            }
+        }
+        guard configuration.failoverAfter != nil else { return live }
+        let events = Array(self.events.snapshot().values)
+        var causes: [String: Failover.Cause] = [:]
+        for name in LoadBalancerHealth.failures(events: events, sharedServices: names).keys { causes[name] = .cloud }
+        for name in state.withLock({ $0.sharedFailureMessages.keys }) where names.contains(name) {
+            causes[name] = .refused
+        }
+        let healthy = names.filter { causes[$0] == nil && !(live[$0]?.status?.loadBalancer?.ingress ?? []).isEmpty }
+        let success = LoadBalancerHealth.lastSuccess(events: events, sharedServices: names)
+        metrics.failingLBs.set(Double(causes.count))
+        state.withLock { $0.failover.observe(causes, healthy: healthy, lastSuccess: success, now: .now) }
+        return live
     }
 
     /// Writes one shard (a merge patch with the version it replaces as precondition, or a

@@ -24,6 +24,8 @@ public enum SharedLBNames {
     public static let ledgerRole = "ledger"
     /// Default controller namespace.
     public static let defaultNamespace = "sharedlb-system"
+    /// The allocator's `reportingController` in Events (and its mirrored slices' `managed-by`).
+    public static let allocatorController = "allocator.sharedlb.io"
     /// Prefix of every metric SharedLB exports.
     public static let metricsPrefix = "sharedlb"
 

@@ -4,7 +4,7 @@ public import SharedLBKubernetes
 
 /// What a cloud controller does for the demo and the tests: an address from 203.0.113.0/24
 /// (TEST-NET-3) in `status.loadBalancer.ingress` of every shared LB, through the status
-/// subresource, as soon as it appears.
+/// subresource, as soon as it appears, and an `EnsuredLoadBalancer` Event on it.
 public struct StandInCloud: Sendable {
     let client: KubernetesClient
     let firstHost: Int
@@ -21,6 +21,7 @@ public struct StandInCloud: Sendable {
         let informer = Informer(
             client: client, type: KubeService.self, namespace: SharedLBNames.defaultNamespace,
             labelSelector: "\(SharedLBNames.roleLabel)=\(SharedLBNames.sharedLBRole)", logger: logger)
+        let recorder = EventRecorder(client: client, controller: "service-controller", instance: "stand-in-cloud")
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await informer.run() }
             var given: [String: String] = [:]
@@ -37,7 +38,14 @@ public struct StandInCloud: Sendable {
                     given[name] = address
                     var patched = service
                     patched.status = KubeService.Status(loadBalancer: .init(ingress: [.init(ip: address)]))
-                    _ = try? await client.update(patched, subresource: "status")
+                    guard (try? await client.update(patched, subresource: "status")) != nil else { continue }
+                    // As the cloud provider's service controller reports a sync that succeeded.
+                    _ = try? await recorder.record(
+                        regarding: ObjectReference(
+                            apiVersion: "v1", kind: "Service", namespace: service.metadata.namespace, name: name,
+                            uid: service.metadata.uid),
+                        type: .normal, reason: "EnsuredLoadBalancer", action: "EnsureLoadBalancer",
+                        note: "Ensured load balancer")
                 }
             }
             group.cancelAll()

@@ -130,6 +130,17 @@ struct AllocatorOptions: ParsableArguments {
     )
     var placementBatchPeriod = DurationArgument("4s")
 
+    @Option(
+        help: ArgumentHelp(
+            "A shared LB failing this long is given up on: the members it does not serve move to another LB of their pool (0s: never).",
+            discussion: """
+                Failing: the cloud's latest Event on it is a failure, or the API server keeps refusing its writes. \
+                Who moves: everyone when it never got an address; else only members the cloud or the API server \
+                never took on (placed after the cloud's last success, or ports missing from the Service). \
+                Moves are told with Moved Events and recorded in the ledger; nobody is moved back.
+                """))
+    var failoverAfter = DurationArgument("10m")
+
     @Flag(inversion: .prefixedNo, help: "Elect a leader through a Lease; only the leader writes.")
     var leaderElect = true
 
@@ -179,7 +190,8 @@ struct AllocatorOptions: ParsableArguments {
                     renewDeadline: renewDeadline.duration, retryPeriod: retryPeriod.duration)
                 : nil,
             createNamespace: createNamespace, concurrentWrites: concurrentWrites,
-            placementBatchPeriod: placementBatchPeriod.duration)
+            placementBatchPeriod: placementBatchPeriod.duration,
+            failoverAfter: failoverAfter.duration == .zero ? nil : failoverAfter.duration)
     }
 }
 
