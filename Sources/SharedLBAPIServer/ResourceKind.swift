@@ -27,6 +27,9 @@ public struct ResourceKind: Sendable, Hashable {
     public static let pods = ResourceKind(
         group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true, hasStatus: true,
         tracksGeneration: false)
+    public static let nodes = ResourceKind(
+        group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false, hasStatus: true,
+        tracksGeneration: false)
     public static let configMaps = ResourceKind(
         group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true, hasStatus: false,
         tracksGeneration: false)
@@ -48,7 +51,7 @@ public struct ResourceKind: Sendable, Hashable {
         kind: "MutatingWebhookConfiguration", namespaced: false, hasStatus: false, tracksGeneration: true)
 
     public static let all: [ResourceKind] = [
-        .namespaces, .services, .pods, .configMaps, .events, .eventsV1, .endpointSlices, .leases,
+        .namespaces, .services, .pods, .nodes, .configMaps, .events, .eventsV1, .endpointSlices, .leases,
         .mutatingWebhookConfigurations,
     ]
 

@@ -7,7 +7,11 @@ public enum LoadBalancerHealth {
     /// begins with `Failed`: the service controller's `SyncLoadBalancerFailed`, the AWS Load
     /// Balancer Controller's `FailedDeployModel` and `FailedBuildModel`), with a message for
     /// their members. A later success clears it.
-    public static func failures(events: [Event], sharedServices: Set<String>) -> [String: String] {
+    ///
+    /// - Parameter isFailure: which Warning reasons are failures (``ProviderPreset/isFailure(_:)``).
+    public static func failures(
+        events: [Event], sharedServices: Set<String>, isFailure: (String) -> Bool = isFailure
+    ) -> [String: String] {
         var failures: [String: String] = [:]
         for (name, entry) in latest(events: events, sharedServices: sharedServices) {
             let reason = entry.event.reason ?? ""

@@ -214,9 +214,12 @@ public enum Planner {
 
         func reason(_ member: Member, _ ports: [MemberPort]) -> String {
             let list = ports.map { $0.slot.description }.joined(separator: ",")
-            if ports.count > configuration.maximumPortsPerLB {
-                return
-                    "\(list): \(ports.count) ports in one group, more than --max-ports-per-lb \(configuration.maximumPortsPerLB)"
+            if ports.count > configuration.portsPerLB {
+                let cap =
+                    configuration.portsPerLB < configuration.maximumPortsPerLB
+                    ? "\(configuration.portsPerLB) (--max-targets-per-lb \(configuration.maximumTargetsPerLB ?? 0) over \(configuration.nodes) nodes)"
+                    : "--max-ports-per-lb \(configuration.maximumPortsPerLB)"
+                return "\(list): \(ports.count) ports in one group, more than \(cap)"
             }
             let count = pools[member.key]?.count ?? 0
             if let address = member.key.settings["loadBalancerIP"]?.stringValue {
@@ -230,7 +233,7 @@ public enum Planner {
         func fit(_ ports: [MemberPort], on name: String, policy: PortPolicy) -> [Slot]? {
             let shard = shards[name]!
             let used = slots[name] ?? []
-            guard shard.allocations.count + ports.count <= configuration.maximumPortsPerLB else { return nil }
+            guard shard.allocations.count + ports.count <= configuration.portsPerLB else { return nil }
             if !configuration.mixedProtocol,
                 let wanted = ports.first?.protocol ?? shard.allocations.first?.slot.protocol
             {
@@ -269,7 +272,7 @@ public enum Planner {
                     if let slots = fit(group, on: name, policy: .remap) { return (name, slots) }
                 }
             }
-            guard group.count <= configuration.maximumPortsPerLB, all.count < Self.limit(member.key, configuration)
+            guard group.count <= configuration.portsPerLB, all.count < Self.limit(member.key, configuration)
             else { return nil }
             var index = 1
             while shards[Naming.sharedServiceName(pool: member.key.poolName, index: index)] != nil

@@ -12,6 +12,17 @@ public struct PlacementConfiguration: Sendable, Equatable {
     public var mixedProtocol: Bool
     /// The annotations that decide sharing (members' keys and, migrated, the ledger's).
     public var shaping: ShapingAnnotations
+    /// Listeners × nodes per shared LB, where every listener registers every node as a target
+    /// (AWS: 3,000 per NLB); nil for no such cap.
+    public var maximumTargetsPerLB: Int?
+    /// The cluster's nodes, for ``maximumTargetsPerLB`` (0: not known, no cap).
+    public var nodes = 0
+
+    /// Listeners per shared LB with the targets cap applied (at least one).
+    public var portsPerLB: Int {
+        guard let targets = maximumTargetsPerLB, nodes > 0 else { return maximumPortsPerLB }
+        return max(1, min(maximumPortsPerLB, targets / nodes))
+    }
 
     /// Beyond this a shard's ConfigMap could pass ``LedgerShard/maximumBytes``.
     public static let portsPerLBLimit = 1000
@@ -19,7 +30,7 @@ public struct PlacementConfiguration: Sendable, Equatable {
     public init(
         maximumPortsPerLB: Int = 50, maximumLBsPerPool: Int = 100, defaultPolicy: PortPolicy = .preserve,
         remapRange: ClosedRange<Int> = 20000...29999, mixedProtocol: Bool = false,
-        shaping: ShapingAnnotations = .standard
+        shaping: ShapingAnnotations = .standard, maximumTargetsPerLB: Int? = nil
     ) {
         self.maximumPortsPerLB = maximumPortsPerLB
         self.maximumLBsPerPool = maximumLBsPerPool
@@ -27,5 +38,6 @@ public struct PlacementConfiguration: Sendable, Equatable {
         self.remapRange = remapRange
         self.mixedProtocol = mixedProtocol
         self.shaping = shaping
+        self.maximumTargetsPerLB = maximumTargetsPerLB
     }
 }

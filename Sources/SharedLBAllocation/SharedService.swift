@@ -18,22 +18,28 @@ public enum SharedService {
         [SharedLBNames.roleLabel: SharedLBNames.sharedLBRole, poolLabel: shard.key.poolName]
     }
 
-    /// The pool's annotations plus the members' external-dns hostnames, joined.
-    public static func annotations(of shard: LedgerShard, hostnames: [String]) -> [String: String] {
+    /// The pool's annotations plus the members' external-dns hostnames, joined, and, on an LB
+    /// that mixes protocols, what the implementation needs for it (``ProviderPreset/mixedProtocolAnnotations``).
+    public static func annotations(
+        of shard: LedgerShard, hostnames: [String], mixedProtocol: [String: String] = [:]
+    ) -> [String: String] {
         var annotations = shard.key.annotations
+        if shard.protocols.count > 1 { annotations.merge(mixedProtocol) { own, _ in own } }
         let joined = Set(hostnames).sorted().joined(separator: ",")
         if !joined.isEmpty { annotations[Member.hostnameAnnotation] = joined }
         return annotations
     }
 
     /// A new shared LB Service: `type: LoadBalancer`, no selector, the pool's settings.
-    public static func make(shard: LedgerShard, namespace: String, hostnames: [String]) -> KubeService {
+    public static func make(
+        shard: LedgerShard, namespace: String, hostnames: [String], mixedProtocol: [String: String] = [:]
+    ) -> KubeService {
         var spec = KubeService.Spec(type: "LoadBalancer", ports: ports(of: shard))
         apply(shard.key.settings, to: &spec)
         return KubeService(
             metadata: ObjectMeta(
                 name: shard.sharedService, namespace: namespace, labels: labels(of: shard),
-                annotations: annotations(of: shard, hostnames: hostnames)),
+                annotations: annotations(of: shard, hostnames: hostnames, mixedProtocol: mixedProtocol)),
             spec: spec)
     }
 
@@ -54,7 +60,9 @@ public enum SharedService {
     /// A merge patch that brings `current` in line with the shard, or nil when it already is.
     /// It names only SharedLB's fields; an emptied shard keeps the Service's ports (a
     /// LoadBalancer Service needs at least one) until it is deleted.
-    public static func patch(current: KubeService, shard: LedgerShard, hostnames: [String]) -> JSONValue? {
+    public static func patch(
+        current: KubeService, shard: LedgerShard, hostnames: [String], mixedProtocol: [String: String] = [:]
+    ) -> JSONValue? {
         var spec = JSONObject()
         var metadata = JSONObject()
         let currentSpec = current.spec ?? KubeService.Spec()
@@ -87,7 +95,7 @@ public enum SharedService {
             labelPatch[key] = .string(value)
         }
         var annotationPatch = JSONObject()
-        let wantedAnnotations = annotations(of: shard, hostnames: hostnames)
+        let wantedAnnotations = annotations(of: shard, hostnames: hostnames, mixedProtocol: mixedProtocol)
         for (key, value) in wantedAnnotations.sorted(by: { $0.key < $1.key })
         where current.metadata.annotations?[key] != value {
             annotationPatch[key] = .string(value)

@@ -41,6 +41,8 @@ public final class Allocator: Service, Sendable {
     let ledger: Informer<ConfigMap>
     /// Events in the controller namespace: the cloud's verdict on shared LBs.
     let events: Informer<Event>
+    /// The cluster's Nodes, counted for ``PlacementConfiguration/maximumTargetsPerLB`` (only then).
+    let nodes: Informer<NodeSummary>?
     let queue: WorkQueue
     let state = Mutex(State())
     /// A signal after each completed round (coalescing; for tests and `demo`).
@@ -155,6 +157,16 @@ public final class Allocator: Service, Sendable {
         events = Informer(
             client: client, type: Event.self, namespace: namespace, labelSelector: nil, watchTimeoutSeconds: timeout,
             handler: { old, new in queue.add(WorkRouting.event(old, new)) }, replaced: everything, logger: logger)
+        nodes =
+            configuration.placement.maximumTargetsPerLB == nil
+            ? nil
+            : Informer(
+                client: client, type: NodeSummary.self, namespace: nil, labelSelector: nil,
+                watchTimeoutSeconds: timeout, transform: NodeSummary.lean,
+                handler: { old, new in
+                    // A node more or fewer changes how many listeners a shared LB may take.
+                    if old == nil || new == nil { queue.add(.placement) }
+                }, replaced: everything, logger: logger)
         ledger = Informer(
             client: client, type: ConfigMap.self, namespace: namespace,
             labelSelector: "\(SharedLBNames.roleLabel)=\(SharedLBNames.ledgerRole)", watchTimeoutSeconds: timeout,
@@ -177,6 +189,9 @@ public final class Allocator: Service, Sendable {
         return values
     }
 
+    /// The Nodes counted for the targets cap (0 without one).
+    public var countedNodes: Int { nodes?.count ?? 0 }
+
     /// Rounds completed (for tests and metrics).
     public var passes: Int { state.withLock { $0.passes } }
 
@@ -186,6 +201,7 @@ public final class Allocator: Service, Sendable {
     /// Ready once every watch has listed (a standby is ready too: it can take over at once).
     public var isReady: Bool {
         services.hasSynced && slices.hasSynced && pods.hasSynced && ledger.hasSynced && events.hasSynced
+            && nodes?.hasSynced ?? true
     }
 
     public func run() async throws {
@@ -239,6 +255,7 @@ public final class Allocator: Service, Sendable {
             group.addTask { try await self.pods.run() }
             group.addTask { try await self.ledger.run() }
             group.addTask { try await self.events.run() }
+            if let nodes { group.addTask { try await nodes.run() } }
             if let elector {
                 group.addTask {
                     // A new leader starts from everything, without the backoffs of an earlier

@@ -28,13 +28,18 @@ public struct AllocatorConfiguration: Sendable {
     /// Self-healing: a shared LB failing this long is given up on and the members it does not
     /// serve move to another LB of their pool (``Failover``); nil: never.
     public var failoverAfter: Duration?
+    /// Which Warning reasons on a shared LB are failures; nil: any that begins or ends with `Failed`.
+    public var failureReasons: Set<String>?
+    /// Annotations a shared LB that mixes protocols needs (``ProviderPreset``).
+    public var mixedProtocolAnnotations: [String: String]
 
     public init(
         namespace: String = SharedLBNames.defaultNamespace, placement: PlacementConfiguration = .init(),
         emptyGracePeriod: Duration = .seconds(600), resyncInterval: Duration = .seconds(300), identity: String,
         leaderElection: LeaderElector.Configuration? = nil, createNamespace: Bool = true,
         watchTimeoutSeconds: Int = 290, concurrentWrites: Int = 8, placementBatchPeriod: Duration = .seconds(4),
-        failoverAfter: Duration? = .seconds(600)
+        failoverAfter: Duration? = .seconds(600), failureReasons: Set<String>? = nil,
+        mixedProtocolAnnotations: [String: String] = [:]
     ) {
         self.namespace = namespace
         self.placement = placement
@@ -47,5 +52,12 @@ public struct AllocatorConfiguration: Sendable {
         self.concurrentWrites = max(1, concurrentWrites)
         self.placementBatchPeriod = placementBatchPeriod
         self.failoverAfter = failoverAfter
+        self.failureReasons = failureReasons
+        self.mixedProtocolAnnotations = mixedProtocolAnnotations
+    }
+
+    /// Whether a Warning reason on a shared LB is a failure of the load-balancer implementation.
+    public func isFailure(_ reason: String) -> Bool {
+        failureReasons?.contains(reason) ?? LoadBalancerHealth.isFailure(reason)
     }
 }

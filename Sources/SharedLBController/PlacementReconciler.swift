@@ -74,9 +74,10 @@ extension Allocator {
                 $0.failover.failedOver(after: after, now: .now, shards: byName, live: live)
             }
         }
+        var rules = configuration.placement
+        rules.nodes = nodes?.count ?? 0
         var placement = Planner.plan(
-            members: members, shards: shards, reservedNames: reserved, failedOver: failedOver,
-            configuration: configuration.placement)
+            members: members, shards: shards, reservedNames: reserved, failedOver: failedOver, configuration: rules)
         let time = LoadBalancerHealth.sortableTime(EventRecorder.microTime(Date()))
         state.withLock {
             $0.failover.placed(before: byName, after: placement.shards, failedOver: failedOver, time: time)
@@ -145,7 +146,9 @@ extension Allocator {
         guard configuration.failoverAfter != nil else { return live }
         let events = Array(self.events.snapshot().values)
         var causes: [String: Failover.Cause] = [:]
-        for name in LoadBalancerHealth.failures(events: events, sharedServices: names).keys { causes[name] = .cloud }
+        for name in LoadBalancerHealth.failures(
+            events: events, sharedServices: names, isFailure: configuration.isFailure
+        ).keys { causes[name] = .cloud }
         for name in state.withLock({ $0.sharedFailureMessages.keys }) where names.contains(name) {
             causes[name] = .refused
         }

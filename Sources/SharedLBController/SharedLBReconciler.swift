@@ -80,7 +80,9 @@ extension Allocator {
             try checkLeader()
             do {
                 let created = try await client.create(
-                    SharedService.make(shard: shard, namespace: namespace, hostnames: hostnames))
+                    SharedService.make(
+                        shard: shard, namespace: namespace, hostnames: hostnames,
+                        mixedProtocol: configuration.mixedProtocolAnnotations))
                 logger.notice("created shared LB", metadata: ["k8s.object": "Service \(namespace)/\(name)"])
                 record(service: created, key: key(created.metadata), replacing: nil)
             } catch {
@@ -95,7 +97,11 @@ extension Allocator {
                 metadata: ["k8s.object": "Service \(namespace)/\(name)"])
             return
         }
-        guard let patch = SharedService.patch(current: current, shard: shard, hostnames: hostnames) else { return }
+        guard
+            let patch = SharedService.patch(
+                current: current, shard: shard, hostnames: hostnames,
+                mixedProtocol: configuration.mixedProtocolAnnotations)
+        else { return }
         try checkLeader()
         let updated = try await client.patch(KubeService.self, namespace: namespace, name: name, patch: .merge(patch))
         record(service: updated, key: key(updated.metadata), replacing: current.metadata.resourceVersion)
@@ -106,7 +112,8 @@ extension Allocator {
     func sharedLBFailures(planned: Planned) -> [String: String] {
         let namespace = configuration.namespace
         let names = Set(planned.placed.placement.shards.keys)
-        var failed = LoadBalancerHealth.failures(events: Array(events.snapshot().values), sharedServices: names)
+        var failed = LoadBalancerHealth.failures(
+            events: Array(events.snapshot().values), sharedServices: names, isFailure: configuration.isFailure)
         failed.merge(state.withLock { $0.sharedFailureMessages }.filter { names.contains($0.key) }) { _, new in new }
         for name in names {
             if let service = service("\(namespace)/\(name)"),

@@ -96,8 +96,7 @@ struct AllocatorOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Create the controller namespace when it is missing (and permitted).")
     var createNamespace = true
 
-    @Option(name: .customLong("max-ports-per-lb"), help: "Listeners per shared LB (AWS NLB: 50; at most 1000).")
-    var maxPortsPerLB = 50
+    @OptionGroup var providerOptions: ProviderOptions
 
     @Option(
         name: .customLong("max-lbs-per-pool"),
@@ -109,9 +108,6 @@ struct AllocatorOptions: ParsableArguments {
 
     @Option(help: "Where the remap policy finds a free port for a taken one.")
     var remapPorts = PortRange(argument: "20000-29999")!
-
-    @Option(help: "allow: one shared LB may mix TCP, UDP and SCTP (needs MixedProtocolLBService, v1.26+).")
-    var mixedProtocol: MixedProtocol = .deny
 
     @OptionGroup var sharing: SharingOptions
 
@@ -157,9 +153,6 @@ struct AllocatorOptions: ParsableArguments {
     var identity: String?
 
     func validate() throws {
-        guard (1...PlacementConfiguration.portsPerLBLimit).contains(maxPortsPerLB) else {
-            throw ValidationError("--max-ports-per-lb must be 1...\(PlacementConfiguration.portsPerLBLimit)")
-        }
         guard maxLBsPerPool >= 0 else { throw ValidationError("--max-lbs-per-pool must not be negative") }
         guard (1...64).contains(concurrentWrites) else { throw ValidationError("--concurrent-writes must be 1...64") }
         let (lease, renew, retry) = (leaseDuration.duration, renewDeadline.duration, retryPeriod.duration)
@@ -177,12 +170,14 @@ struct AllocatorOptions: ParsableArguments {
     }
 
     var configuration: AllocatorConfiguration {
+        let preset = providerOptions.preset
         let identity = identity ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
         return AllocatorConfiguration(
             namespace: namespace,
             placement: PlacementConfiguration(
-                maximumPortsPerLB: maxPortsPerLB, maximumLBsPerPool: maxLBsPerPool, defaultPolicy: portPolicy.policy,
-                remapRange: remapPorts.range, mixedProtocol: mixedProtocol == .allow, shaping: sharing.shaping),
+                maximumPortsPerLB: preset.maximumPortsPerLB, maximumLBsPerPool: maxLBsPerPool,
+                defaultPolicy: portPolicy.policy, remapRange: remapPorts.range, mixedProtocol: preset.mixedProtocol,
+                shaping: sharing.shaping, maximumTargetsPerLB: preset.maximumTargetsPerLB),
             emptyGracePeriod: emptyGrace.duration, resyncInterval: resync.duration, identity: identity,
             leaderElection: leaderElect
                 ? LeaderElector.Configuration(
@@ -191,7 +186,8 @@ struct AllocatorOptions: ParsableArguments {
                 : nil,
             createNamespace: createNamespace, concurrentWrites: concurrentWrites,
             placementBatchPeriod: placementBatchPeriod.duration,
-            failoverAfter: failoverAfter.duration == .zero ? nil : failoverAfter.duration)
+            failoverAfter: failoverAfter.duration == .zero ? nil : failoverAfter.duration,
+            failureReasons: preset.failureReasons, mixedProtocolAnnotations: preset.mixedProtocolAnnotations)
     }
 }
 

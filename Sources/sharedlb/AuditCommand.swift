@@ -40,8 +40,13 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: "Audit ledger ConfigMaps from a YAML file instead of a cluster.")
     var ledger: String?
 
-    @Option(help: "allow: shared LBs may mix protocols (as the allocator's --mixed-protocol).")
-    var mixedProtocol: MixedProtocol = .deny
+    @Option(help: "The allocator's --provider (its default --mixed-protocol).")
+    var provider: ProviderPreset.Provider = .generic
+
+    @Option(help: "allow: shared LBs may mix protocols (as the allocator's --mixed-protocol; default: the provider's).")
+    var mixedProtocol: MixedProtocol?
+
+    var mixed: Bool { mixedProtocol.map { $0 == .allow } ?? ProviderPreset.preset(provider).mixedProtocol }
 
     @OptionGroup var sharing: SharingOptions
 
@@ -49,10 +54,10 @@ struct AuditCommand: AsyncParsableCommand {
         var auditor: Auditor
         var violations: [Violation]
         if let ledger {
-            auditor = try Self.offline(path: ledger, mixedProtocol: mixedProtocol == .allow, shaping: sharing.shaping)
+            auditor = try Self.offline(path: ledger, mixedProtocol: mixed, shaping: sharing.shaping)
             violations = auditor.violations()
         } else {
-            let (mixed, shaping) = (mixedProtocol == .allow, sharing.shaping)
+            let (mixed, shaping) = (mixed, sharing.shaping)
             (auditor, violations) = try await cluster.withClient { client in
                 var auditor = try await Auditor.load(
                     client: client, namespace: namespace, mixedProtocol: mixed, shaping: shaping)

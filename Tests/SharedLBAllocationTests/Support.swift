@@ -66,7 +66,7 @@ extension Placement {
             #expect(Naming.isDNSLabel(name))
             #expect(
                 Set(shard.allocations.map(\.slot)).count == shard.allocations.count, "a slot given twice on \(name)")
-            #expect(shard.allocations.count <= configuration.maximumPortsPerLB)
+            #expect(shard.allocations.count <= configuration.portsPerLB)
             if !configuration.mixedProtocol { #expect(shard.protocols.count <= 1) }
             for allocation in shard.allocations {
                 guard let member = byUID[allocation.uid] else {
