@@ -3,7 +3,8 @@
 #   scripts/manifests-render.sh manifests manifests/overlays/*
 # Every rendered document must parse and carry apiVersion, kind and metadata.name; the base
 # installs Ignore, the fail-closed overlay Fail with matchConditions, the cert-manager overlay
-# its Issuer, Certificate and CA-injection annotation.
+# its Issuer, Certificate and CA-injection annotation, the tenant-guard overlay its two
+# ValidatingAdmissionPolicies and their bindings (beside the base's Ignore webhook).
 set -euo pipefail
 
 command -v kubectl >/dev/null || { echo "manifests-render: kubectl not found (.ci/run installs it)" >&2; exit 1; }
@@ -46,6 +47,15 @@ PY
             expect "$file" '^kind: Certificate' "the Certificate"
             expect "$file" '^kind: Issuer' "the Issuer"
             expect "$file" 'cert-manager.io/inject-ca-from: sharedlb-system/sharedlb-webhook' "the CA injection annotation"
+            expect "$file" 'failurePolicy: Ignore' "failurePolicy: Ignore" ;;
+        tenant-guard)
+            expect "$file" '^kind: ValidatingAdmissionPolicy$' "a ValidatingAdmissionPolicy"
+            expect "$file" '^kind: ValidatingAdmissionPolicyBinding$' "a ValidatingAdmissionPolicyBinding"
+            for policy in sharedlb-pool-guard sharedlb-dedicated-guard; do
+                expect "$file" "^  name: $policy\$" "the policy $policy"
+                expect "$file" "^  policyName: $policy\$" "the binding of $policy"
+            done
+            expect "$file" 'validationActions:' "validationActions"
             expect "$file" 'failurePolicy: Ignore' "failurePolicy: Ignore" ;;
         *)
             expect "$file" 'failurePolicy: Ignore' "failurePolicy: Ignore" ;;
