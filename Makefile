@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FORMAT_PATHS = Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks Fuzz/Package.swift Fuzz/Sources/FuzzAdmission Fuzz/Sources/FuzzLedger
 
-.PHONY: help build release release-static test test-kube lint format manifests manifests-check manifests-render docs-check examples-check link-order bench benchmarks benchmarks-build scale fuzz fuzz-smoke faults run ci
+.PHONY: help build release release-static test test-kube lint format manifests manifests-check manifests-render docs-check examples-check link-order bench bench-cgroup benchmarks benchmarks-build scale fuzz fuzz-smoke faults run ci
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ link-order: ## Regenerate scripts/link-order.txt, the functions a running webhoo
 
 bench: ## Webhook throughput/latency/RSS against the Go peer and nginx (needs wrk, go, nginx; see scripts/)
 	scripts/webhook-bench.sh
+
+bench-cgroup: ## Webhook and Go peer at their defaults inside a one-CPU cgroup (root; wrk, go)
+	scripts/webhook-bench-cgroup.sh
 
 benchmarks: ## ordo-one/benchmark suites of the hot pure paths (Benchmarks/)
 	$(SWIFT) package --package-path Benchmarks benchmark

@@ -22,7 +22,8 @@ public struct WebhookConfiguration: Sendable {
     public var shutdownDelay: Duration
     /// Close idle keep-alive connections after this long.
     public var idleTimeout: Duration
-    /// Event-loop threads for the HTTPS server; `nil` uses one per available core.
+    /// Event-loop threads for the HTTPS server; `nil` uses SwiftNIO's shared group (one per
+    /// core by `System.coreCount`; `sharedlb webhook` passes ``AvailableCPUs/count()``).
     public var eventLoopThreads: Int?
 
     public init(

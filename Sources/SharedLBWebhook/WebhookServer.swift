@@ -162,6 +162,7 @@ private struct HTTPSService: Service, CustomStringConvertible {
                     "admission webhook listening",
                     metadata: [
                         "net.host": "\(configuration.host)", "net.port": "\(port)", "http2": "\(configuration.http2)",
+                        "threads": "\(configuration.eventLoopThreads ?? System.coreCount)",
                     ])
                 await onListening("https", port)
             },

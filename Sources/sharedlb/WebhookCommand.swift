@@ -89,7 +89,10 @@ struct WebhookOptions: ParsableArguments {
     @Option(help: "After SIGTERM, report not-ready for this long before closing the listener (e.g. 5s in a cluster).")
     var shutdownDelay = DurationArgument("0s")
 
-    @Option(help: "Event-loop threads serving HTTPS (default: one per available core).")
+    @Option(
+        help:
+            "Event-loop threads serving HTTPS (default: the CPUs this process may use, by its CPU affinity and cgroup CPU quota)."
+    )
     var threads: Int?
 
     func validate() throws {
@@ -114,7 +117,7 @@ struct WebhookOptions: ParsableArguments {
             metricsPort: metricsListen?.port,
             certificateReloadInterval: certReloadInterval.duration,
             shutdownDelay: shutdownDelay.duration,
-            eventLoopThreads: threads
+            eventLoopThreads: threads ?? AvailableCPUs.count()
         )
         return WebhookServer(configuration: configuration, metrics: WebhookMetrics(registry: registry), logger: logger)
     }
