@@ -390,8 +390,10 @@ struct CloudFailureTests {
             let reference = ObjectReference(
                 apiVersion: "v1", kind: "Service", namespace: SharedLBNames.defaultNamespace, name: "sharedlb-default-1"
             )
-            // core/v1 Event times are whole seconds: 2 s apart, the success is always the later one.
-            let now = Date()
+            // core/v1 Event times are whole seconds: the failure a second on, so that it is later
+            // than the stand-in cloud's EnsuredLoadBalancer (microseconds, before `now`), and the
+            // success 2 s after it.
+            let now = Date().addingTimeInterval(1)
             _ = try await client.create(
                 CoreEvent(
                     regarding: reference, type: "Warning", reason: "SyncLoadBalancerFailed",
