@@ -46,7 +46,7 @@ manifests-check: build ## Fail if generated manifests differ from the code
 	$(WEBHOOK_CONFIG) $(FAIL_CLOSED) | diff -u manifests/overlays/fail-closed/mutatingwebhookconfiguration.yaml -
 
 manifests-render: ## `kubectl kustomize` renders manifests/ and each overlay, with the settings each overlay promises
-	scripts/manifests-render.sh manifests $(OVERLAYS)
+	scripts/manifests-render.sh manifests $(OVERLAYS) manifests/monitoring
 
 docs-check: build ## Every subcommand and option in --help is documented in README
 	scripts/docs-check.sh .build/debug/sharedlb

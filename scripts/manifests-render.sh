@@ -4,7 +4,9 @@
 # Every rendered document must parse and carry apiVersion, kind and metadata.name; the base
 # installs Ignore, the fail-closed overlay Fail with matchConditions, the cert-manager overlay
 # its Issuer, Certificate and CA-injection annotation, the tenant-guard overlay its two
-# ValidatingAdmissionPolicies and their bindings (beside the base's Ignore webhook).
+# ValidatingAdmissionPolicies and their bindings (beside the base's Ignore webhook); each
+# of them the namespace's Pod Security label and a NetworkPolicy per component. manifests/monitoring
+# (not an overlay) its PrometheusRule, PodMonitors and dashboard ConfigMap.
 set -euo pipefail
 
 command -v kubectl >/dev/null || { echo "manifests-render: kubectl not found (.ci/run installs it)" >&2; exit 1; }
@@ -37,8 +39,18 @@ for d in docs:
 kinds = sorted({d["kind"] for d in docs})
 print(f"  {len(docs)} objects: {', '.join(kinds)}")
 PY
+    if [[ "$name" == monitoring ]]; then
+        # Not an overlay of the base: the Prometheus Operator's objects and the dashboard.
+        expect "$file" '^kind: PrometheusRule' "the PrometheusRule"
+        expect "$file" '^kind: PodMonitor' "the PodMonitors"
+        expect "$file" 'grafana_dashboard: "1"' "the dashboard ConfigMap's sidecar label"
+        echo "manifests-render: $dir renders"
+        continue
+    fi
     expect "$file" '^kind: Namespace' "the Namespace"
     expect "$file" 'name: sharedlb-allocator' "the allocator"
+    expect "$file" 'pod-security.kubernetes.io/enforce: restricted' "the namespace's Pod Security label"
+    [[ $(grep -c '^kind: NetworkPolicy' "$file") == 2 ]] || { echo "manifests-render: $file: missing a NetworkPolicy" >&2; exit 1; }
     case "$name" in
         fail-closed)
             expect "$file" 'failurePolicy: Fail' "failurePolicy: Fail"

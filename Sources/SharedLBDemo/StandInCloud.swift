@@ -36,16 +36,17 @@ public struct StandInCloud: Sendable {
                     let name = service.metadata.name ?? ""
                     let address = given[name] ?? "203.0.113.\(given.count + firstHost)"
                     given[name] = address
-                    var patched = service
-                    patched.status = KubeService.Status(loadBalancer: .init(ingress: [.init(ip: address)]))
-                    guard (try? await client.update(patched, subresource: "status")) != nil else { continue }
-                    // As the cloud provider's service controller reports a sync that succeeded.
+                    // As the cloud provider's service controller reports a sync that succeeded
+                    // (before the address, so whoever sees the address can see the Event too).
                     _ = try? await recorder.record(
                         regarding: ObjectReference(
                             apiVersion: "v1", kind: "Service", namespace: service.metadata.namespace, name: name,
                             uid: service.metadata.uid),
                         type: .normal, reason: "EnsuredLoadBalancer", action: "EnsureLoadBalancer",
                         note: "Ensured load balancer")
+                    var patched = service
+                    patched.status = KubeService.Status(loadBalancer: .init(ingress: [.init(ip: address)]))
+                    _ = try? await client.update(patched, subresource: "status")
                 }
             }
             group.cancelAll()

@@ -123,6 +123,9 @@ struct AllocatorEndToEndTests {
             let client = cluster.client
             _ = try await client.create(loadBalancer("web", namespace: "team-a", ports: [(80, "TCP")]))
             try await cluster.waitForEndpoints(["team-a/web"])
+            // The stand-in cloud's EnsuredLoadBalancer is the shared LB's news: seen before the count.
+            let ensured = try await client.list(Event.self, namespace: SharedLBNames.defaultNamespace).items
+            #expect(ensured.contains { $0.reason == "EnsuredLoadBalancer" })
             try await cluster.settle()
             let allocator = cluster.allocators[0]
             @Sendable func queued(_ kind: String) -> Double {
