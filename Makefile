@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FORMAT_PATHS = Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks Fuzz/Package.swift Fuzz/Sources/FuzzAdmission Fuzz/Sources/FuzzLedger
 
-.PHONY: help build release release-static test test-kube lint format manifests manifests-check manifests-render docs-check examples-check link-order bench bench-cgroup benchmarks benchmarks-build scale fuzz fuzz-smoke faults run ci
+.PHONY: help build release release-static test test-kube lint format manifests manifests-check manifests-render docs-check product-check examples-check link-order bench bench-cgroup benchmarks benchmarks-build scale fuzz fuzz-smoke faults run ci
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -51,9 +51,14 @@ manifests-render: ## `kubectl kustomize` renders manifests/ and each overlay, wi
 docs-check: build ## Every subcommand and option in --help is documented in README
 	scripts/docs-check.sh .build/debug/sharedlb
 
+product-check: build ## The sharedlb binary links no test or demo code (no SharedLBAPIServer or SharedLBDemo symbol)
+	@if nm .build/debug/sharedlb | grep -E 'SharedLBAPIServer|SharedLBDemo' | head -3 | grep .; then \
+		echo "product-check: sharedlb links the in-repo API server or the demo" >&2; exit 1; fi
+	@echo "product-check: sharedlb holds only the product"
+
 examples-check: build ## The example ledger audits clean; the demo's embedded Services match manifests/examples
 	.build/debug/sharedlb audit --ledger manifests/examples/ledger.yaml > /dev/null
-	.build/debug/sharedlb demo --print-examples | diff -u manifests/examples/demo-services.yaml -
+	.build/debug/sharedlb-demo --print-examples | diff -u manifests/examples/demo-services.yaml -
 
 link-order: ## Regenerate scripts/link-order.txt, the functions a running webhook executes (needs valgrind)
 	scripts/link-order.sh
@@ -83,6 +88,6 @@ faults: ## Longer allocator fault runs: SIGKILL loop and API faults (scripts/fau
 	scripts/faults.sh
 
 run: ## Run the demo: API server, webhook, allocator and a stand-in cloud in one process
-	$(SWIFT) run sharedlb demo
+	$(SWIFT) run sharedlb-demo
 
-ci: lint test manifests-check manifests-render docs-check examples-check release-static fuzz-smoke benchmarks-build ## What CI runs
+ci: lint test manifests-check manifests-render docs-check product-check examples-check release-static fuzz-smoke benchmarks-build ## What CI runs

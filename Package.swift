@@ -30,6 +30,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sharedlb", targets: ["sharedlb"]),
+        // The demo: everything in one process on a fresh machine, the in-repo API server included.
+        .executable(name: "sharedlb-demo", targets: ["sharedlb-demo"]),
         // For Benchmarks/ and Fuzz/ (packages of their own that depend on this one); not a stable API.
         .library(name: "SharedLBCore", targets: ["SharedLBCore"]),
         .library(name: "SharedLBAllocation", targets: ["SharedLBAllocation"]),
@@ -171,7 +173,6 @@ let package = Package(
                 "SharedLBController",
                 "SharedLBKubernetes",
                 "SharedLBCertificates",
-                "SharedLBDemo",
                 "SharedLBWebhook",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -182,6 +183,17 @@ let package = Package(
             ],
             swiftSettings: strict,
             linkerSettings: releaseLayout
+        ),
+        // `sharedlb-demo`: the demo's own executable (the product binary holds no demo or test code).
+        .executableTarget(
+            name: "sharedlb-demo",
+            dependencies: [
+                "SharedLBDemo",
+                "SharedLBWebhook",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
         ),
         .testTarget(
             name: "SharedLBCoreTests",

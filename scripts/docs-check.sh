@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every subcommand in `sharedlb --help` has a README section ("### `sharedlb NAME`") and every
+# Every subcommand in `sharedlb --help` has a README section ("### `sharedlb NAME`"), as does
+# `sharedlb-demo` ("### `sharedlb-demo`"), and every
 # option in `sharedlb NAME --help` is named there (`run` may point to the webhook and allocator
 # sections, audit and restore to the allocator's for the kubeconfig options).
 #   scripts/docs-check.sh [.build/debug/sharedlb]
@@ -37,5 +38,19 @@ for command in $commands; do
         }
     done
 done
-[[ $status == 0 ]] && echo "docs-check: $(wc -w <<<"$commands") commands, every option documented"
+# The demo's own executable, beside the binary: its section is ### `sharedlb-demo`.
+demo=$(dirname "$bin")/sharedlb-demo
+if [[ -x "$demo" ]]; then
+    text=$(awk '$0 == "### `sharedlb-demo`" {on=1; next} on && /^#/ {exit} on {print}' README.md)
+    [[ -n "$text" ]] || { echo "docs-check: README has no section ### \`sharedlb-demo\`" >&2; status=1; }
+    for option in $("$demo" --help | awk '/^OPTIONS:/ {on=1; next} on' \
+        | grep -oE -- '^  +(-[a-z], )?--[a-z0-9-]+' | grep -oE -- '--[a-z0-9-]+' | sort -u); do
+        case "$option" in --help | --version) continue ;; esac
+        grep -qE -- "${option}([^a-z0-9-]|\$)" <<<"$text" || {
+            echo "docs-check: \`sharedlb-demo $option\` is not in README's section for it" >&2
+            status=1
+        }
+    done
+fi
+[[ $status == 0 ]] && echo "docs-check: $(wc -w <<<"$commands") commands and the demo, every option documented"
 exit $status

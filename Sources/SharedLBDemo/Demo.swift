@@ -10,7 +10,7 @@ import SharedLBKubernetes
 import SharedLBWebhook
 import Yams
 
-/// `sharedlb demo`: the whole system in one process, no cluster needed. The in-repo API
+/// `sharedlb-demo`: the whole system in one process, no cluster needed. The in-repo API
 /// server (TLS, bearer token) calls the real webhook over TLS for every Service write; the
 /// allocator, leader-elected, places the converted Services; a stand-in cloud gives each
 /// shared LB an address. The example Services are created as any user would, and the

@@ -1,9 +1,9 @@
-/// The Services `sharedlb demo` creates: ordinary LoadBalancer Services, as users write them.
+/// The Services `sharedlb-demo` creates: ordinary LoadBalancer Services, as users write them.
 /// `manifests/examples/demo-services.yaml` is this text (CI checks they agree).
 public enum DemoExamples {
     public static let services = """
         # Ordinary LoadBalancer Services, in two namespaces, as users write them.
-        # `sharedlb demo` creates exactly these (see `sharedlb demo --print-examples`).
+        # `sharedlb-demo` creates exactly these (see `sharedlb-demo --print-examples`).
         apiVersion: v1
         kind: Service
         metadata:

@@ -9,7 +9,7 @@ public import SharedLBWebhook
 public import UnixSignals
 
 /// The in-repo API server calling the real webhook over TLS, as kube-apiserver would, and a
-/// client for it: what `sharedlb demo` and the end-to-end tests run on.
+/// client for it: what `sharedlb-demo` and the end-to-end tests run on.
 public struct LocalCluster: Sendable {
     public let client: KubernetesClient
     public let handler: APIHandler

@@ -22,7 +22,7 @@ struct SharedLBCommand: AsyncParsableCommand {
             change nothing in their manifests.
 
             See it work, no cluster needed:
-              sharedlb demo
+              swift run sharedlb-demo      (from a clone of the repository)
 
             Out of cluster against a real one, for development:
               sharedlb certs --ip 192.0.2.10              # CA + serving certificate
@@ -32,7 +32,7 @@ struct SharedLBCommand: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            DemoCommand.self, WebhookCommand.self, AllocatorCommand.self, RunCommand.self, AuditCommand.self,
+            WebhookCommand.self, AllocatorCommand.self, RunCommand.self, AuditCommand.self,
             RestoreCommand.self,
             CertsCommand.self, WebhookConfigCommand.self,
         ]

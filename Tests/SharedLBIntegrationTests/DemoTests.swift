@@ -4,7 +4,7 @@ import SharedLBDemo
 import Synchronization
 import Testing
 
-@Suite("sharedlb demo")
+@Suite("sharedlb-demo")
 struct DemoTests {
     @Test("the demo places every example Service, prints where each one is reachable, and audits clean")
     func demo() async throws {

@@ -1,11 +1,17 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
-import Logging
+public import Logging
 import SharedLBDemo
+import SharedLBWebhook
 
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `sharedlb-demo`: its own executable, so the shipped `sharedlb` holds none of the in-repo
+/// API server or the stand-in cloud.
+@main
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "demo",
+        commandName: "sharedlb-demo",
         abstract: "See SharedLB work end to end on this machine, no cluster needed.",
         discussion: """
             Starts, in this process, the in-repo Kubernetes API server (HTTPS, bearer token), \
@@ -30,14 +36,20 @@ struct DemoCommand: AsyncParsableCommand {
     var printExamples = false
 
     @Option(help: "Log level of the components (they are quiet by default).")
-    var logLevel: LogLevel = .error
+    var logLevel: Logger.Level = .error
 
     func run() async throws {
         if printExamples {
             print(DemoExamples.services, terminator: "")
             return
         }
-        let logger = LoggingOptions.bootstrap(level: logLevel.level, label: "sharedlb.demo")
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = DeferredMetadataLogHandler(wrapping: StreamLogHandler.standardError(label: label))
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "sharedlb.demo")
         let demo = Demo(keep: keep, kubeconfigPath: kubeconfig, logger: logger)
         try await demo.run { text in
             FileHandle.standardOutput.write(Data(text.utf8))
