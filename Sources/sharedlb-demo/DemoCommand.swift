@@ -1,10 +1,15 @@
-public import ArgumentParser
+import ArgumentParser
 import Foundation
-public import Logging
+import Logging
 import SharedLBDemo
 import SharedLBWebhook
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
+/// `--log-level`: swift-log's levels by name.
+enum LogLevel: String, ExpressibleByArgument, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+
+    var level: Logger.Level { Logger.Level(rawValue: rawValue)! }
+}
 
 /// `sharedlb-demo`: its own executable, so the shipped `sharedlb` holds none of the in-repo
 /// API server or the stand-in cloud.
@@ -36,14 +41,14 @@ struct DemoCommand: AsyncParsableCommand {
     var printExamples = false
 
     @Option(help: "Log level of the components (they are quiet by default).")
-    var logLevel: Logger.Level = .error
+    var logLevel: LogLevel = .error
 
     func run() async throws {
         if printExamples {
             print(DemoExamples.services, terminator: "")
             return
         }
-        let level = logLevel
+        let level = logLevel.level
         LoggingSystem.bootstrap { label in
             var handler = DeferredMetadataLogHandler(wrapping: StreamLogHandler.standardError(label: label))
             handler.logLevel = level
