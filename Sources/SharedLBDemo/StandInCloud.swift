@@ -25,6 +25,7 @@ public struct StandInCloud: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await informer.run() }
             var given: [String: String] = [:]
+            var ensured: Set<String> = []
             for await _ in informer.updates {
                 // In name order, so the addresses do not depend on dictionary order.
                 for service in informer.snapshot().values.sorted(by: {
@@ -37,13 +38,16 @@ public struct StandInCloud: Sendable {
                     let address = given[name] ?? "203.0.113.\(given.count + firstHost)"
                     given[name] = address
                     // As the cloud provider's service controller reports a sync that succeeded
-                    // (before the address, so whoever sees the address can see the Event too).
-                    _ = try? await recorder.record(
-                        regarding: ObjectReference(
-                            apiVersion: "v1", kind: "Service", namespace: service.metadata.namespace, name: name,
-                            uid: service.metadata.uid),
-                        type: .normal, reason: "EnsuredLoadBalancer", action: "EnsureLoadBalancer",
-                        note: "Ensured load balancer")
+                    // (before the address, so whoever sees the address can see the Event too;
+                    // once: the cache may show the Service without its address a while longer).
+                    if ensured.insert(name).inserted {
+                        _ = try? await recorder.record(
+                            regarding: ObjectReference(
+                                apiVersion: "v1", kind: "Service", namespace: service.metadata.namespace, name: name,
+                                uid: service.metadata.uid),
+                            type: .normal, reason: "EnsuredLoadBalancer", action: "EnsureLoadBalancer",
+                            note: "Ensured load balancer")
+                    }
                     var patched = service
                     patched.status = KubeService.Status(loadBalancer: .init(ingress: [.init(ip: address)]))
                     _ = try? await client.update(patched, subresource: "status")
