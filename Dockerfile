@@ -8,14 +8,14 @@ COPY Package.swift ./
 RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
-COPY scripts/release-build.sh scripts/link-order.txt scripts/link-layout.ld ./scripts/
+COPY scripts/release-build.sh ./scripts/
 RUN scripts/release-build.sh \
  && cp "$(scripts/release-build.sh --show-bin-path)/sharedlb" /sharedlb \
  && strip /sharedlb
 
 FROM ubuntu:noble
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates zlib1g \
+ && apt-get install -y --no-install-recommends ca-certificates zlib1g libstdc++6 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /sharedlb /usr/local/bin/sharedlb
 # The distroless "nonroot" uid; the manifests run as it too.

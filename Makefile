@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FORMAT_PATHS = Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks Fuzz/Package.swift Fuzz/Sources/FuzzAdmission Fuzz/Sources/FuzzLedger
 
-.PHONY: help build release release-static test test-kube lint format manifests manifests-check manifests-render docs-check product-check examples-check link-order bench bench-cgroup benchmarks benchmarks-build scale fuzz fuzz-smoke faults run ci
+.PHONY: help build release release-static test test-kube lint format manifests manifests-check manifests-render docs-check product-check examples-check bench bench-cgroup benchmarks benchmarks-build scale fuzz fuzz-smoke faults run ci
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -13,12 +13,11 @@ build: ## Debug build (warnings are errors in our targets)
 release: ## Release build of the sharedlb binary (.build/release/sharedlb)
 	$(SWIFT) build -c release --product sharedlb
 
-release-static: ## The Dockerfile's build: the Swift runtime linked in, code laid out by scripts/link-order.txt
+release-static: ## The Dockerfile's build: swift build -c release with the Swift runtime linked in
 	scripts/release-build.sh
-	@# Only the C runtime and zlib may stay dynamic: the runtime image has nothing else.
-	@if ldd .build/release/sharedlb | grep -v -E 'linux-vdso|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libutil\.so|ld-linux|libgcc_s|libz\.so'; then \
+	@# Only the C and C++ runtimes and zlib may stay dynamic: the runtime image has nothing else.
+	@if ldd .build/release/sharedlb | grep -v -E 'linux-vdso|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libutil\.so|ld-linux|libgcc_s|libz\.so|libstdc\+\+\.so'; then \
 		echo "release-static: the binary needs the libraries above" >&2; exit 1; fi
-	scripts/link-order.sh --check .build/release/sharedlb
 	.build/release/sharedlb --version
 
 test: ## Run the whole test suite (with the real-cluster tier when SHAREDLB_KUBE_ASSETS is set)
@@ -59,9 +58,6 @@ product-check: build ## The sharedlb binary links no test or demo code (no Share
 examples-check: build ## The example ledger audits clean; the demo's embedded Services match manifests/examples
 	.build/debug/sharedlb audit --ledger manifests/examples/ledger.yaml > /dev/null
 	.build/debug/sharedlb-demo --print-examples | diff -u manifests/examples/demo-services.yaml -
-
-link-order: ## Regenerate scripts/link-order.txt, the functions a running webhook executes (needs valgrind)
-	scripts/link-order.sh
 
 bench: ## Webhook throughput/latency/RSS against the Go peer and nginx (needs wrk, go, nginx; see scripts/)
 	scripts/webhook-bench.sh

@@ -8,23 +8,6 @@ let strict: [SwiftSetting] = [
     .unsafeFlags(["-warnings-as-errors"]),
 ]
 
-// How a release binary is linked on Linux: lld places the functions a running webhook executes
-// (scripts/link-order.txt) first and together, gathers the functions that have no symbol
-// (scripts/link-layout.ld) and exports no dynamic symbols, so a process keeps little of the
-// binary resident. scripts/release-build.sh explains it and adds the rest.
-let releaseLayout: [LinkerSetting] = [
-    .unsafeFlags(
-        [
-            "-use-ld=lld",
-            "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/scripts/link-order.txt",
-            "-Xlinker", "--no-warn-symbol-ordering",
-            "-Xlinker", "--no-export-dynamic",
-            "-Xlinker", "-T", "-Xlinker", "\(Context.packageDirectory)/scripts/link-layout.ld",
-        ],
-        .when(platforms: [.linux], configuration: .release)
-    )
-]
-
 let package = Package(
     name: "sharedlb",
     platforms: [.macOS(.v15)],
@@ -181,8 +164,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            swiftSettings: strict,
-            linkerSettings: releaseLayout
+            swiftSettings: strict
         ),
         // `sharedlb-demo`: the demo's own executable (the product binary holds no demo or test code).
         .executableTarget(
