@@ -58,13 +58,15 @@ public struct Failover: Sendable {
         before: [String: LedgerShard], after: [String: LedgerShard], failedOver: [String: Set<String>], time: String
     ) {
         var joined: [String: [String: String]] = [:]
+        let evacuated = failedOver.values.reduce(into: Set<String>()) { $0.formUnion($1) }
         for (name, shard) in after {
             let earlier = Set(before[name]?.allocations.map(\.uid) ?? [])
-            for uid in Set(shard.allocations.map(\.uid)) {
+            let members = Set(shard.allocations.map(\.uid))
+            for uid in members {
                 joined[name, default: [:]][uid] = self.joined[name]?[uid] ?? (earlier.contains(uid) ? nil : time)
             }
-            let evacuated = failedOver.values.reduce(into: Set<String>()) { $0.formUnion($1) }
-            if !evacuated.isDisjoint(with: shard.allocations.map(\.uid)), failedOver[name] == nil {
+            // Where members of a failed-over LB arrived (not where another of their groups was).
+            if failedOver[name] == nil, !members.subtracting(earlier).isDisjoint(with: evacuated) {
                 targets.insert(name)
             }
         }

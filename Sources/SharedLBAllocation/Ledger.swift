@@ -160,6 +160,11 @@ public struct LedgerShard: Sendable, Equatable {
     /// which left it out although members with and without it shared.
     public func followingTrafficDistribution(of members: [String: Member]) -> LedgerShard {
         let field = "trafficDistribution"
+        // The usual case, every member asking for the shard's own: nothing to count (this runs
+        // for every shard of every placement).
+        let own = key.settings[field]
+        guard allocations.contains(where: { members[$0.uid].map { $0.key.settings[field] != own } ?? false })
+        else { return self }
         var counts: [String: Int] = [:]  // "" for none
         for uid in Set(allocations.map(\.uid)) {
             guard let member = members[uid] else { continue }

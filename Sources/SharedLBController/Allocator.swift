@@ -407,7 +407,8 @@ public final class Allocator: Service, Sendable {
             work.placement = false
         }
         if let planned, !work.sharedLBs.isEmpty || work.everything {
-            // A shared LB's Event or status changed: whether it fails starts the failover clock.
+            // A shared LB's Event or status changed: whether it fails (the gauge, and the
+            // failover's clock).
             observeFailures(shards: planned.placed.placement.shards)
         }
         if mustPlan || work.placement {

@@ -143,7 +143,6 @@ extension Allocator {
                 live[name] = service
             }
         }
-        guard configuration.failoverAfter != nil else { return live }
         let events = Array(self.events.snapshot().values)
         var causes: [String: Failover.Cause] = [:]
         for name in LoadBalancerHealth.failures(
@@ -152,9 +151,10 @@ extension Allocator {
         for name in state.withLock({ $0.sharedFailureMessages.keys }) where names.contains(name) {
             causes[name] = .refused
         }
+        metrics.failingLBs.set(Double(causes.count))
+        guard configuration.failoverAfter != nil else { return live }
         let healthy = names.filter { causes[$0] == nil && !(live[$0]?.status?.loadBalancer?.ingress ?? []).isEmpty }
         let success = LoadBalancerHealth.lastSuccess(events: events, sharedServices: names)
-        metrics.failingLBs.set(Double(causes.count))
         state.withLock { $0.failover.observe(causes, healthy: healthy, lastSuccess: success, now: .now) }
         return live
     }
