@@ -125,6 +125,13 @@ struct AdmissionEndToEndTests {
             // With the webhook up, the same LoadBalancer is converted.
             try await environment.unregister("down")
             try await environment.registerFailClosedOverlay(name: "up")
+            // kube-apiserver loads registrations through its informer: dry runs until "up" converts.
+            let loaded = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < loaded {
+                let probe = try? await client.create(loadBalancer("probe", namespace: "default"), dryRun: true)
+                if probe?.spec?.type == "ClusterIP" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
             let converted = try await client.create(loadBalancer("shared", namespace: "default"))
             #expect(converted.spec?.type == "ClusterIP")
             #expect(converted.metadata.labels?[SharedLBNames.managedLabel] == "true")
