@@ -82,7 +82,7 @@ public struct WebhookServer: Sendable {
         let onListening = self.onListening
         return ResponderServer(
             builder: HTTPServerBuilder { hummingbird in
-                WebhookHTTP1Channel(base: HTTP1Channel(responder: hummingbird), responder: nil)
+                WebhookHTTP1Channel(responder: hummingbird, admission: nil)
             },
             address: .hostname(configuration.metricsHost ?? configuration.host, port: port),
             responder: responder(servesMetrics: true),
@@ -136,14 +136,11 @@ private struct HTTPSService: Service, CustomStringConvertible {
         let configuration = server.configuration
         let tls = server.certificates.tlsConfiguration(
             initial: initial, applicationProtocols: configuration.http2 ? ["h2", "http/1.1"] : ["http/1.1"])
-        let idleComponents = configuration.idleTimeout.components
-        let idle = TimeAmount.nanoseconds(
-            idleComponents.seconds * 1_000_000_000 + idleComponents.attoseconds / 1_000_000_000)
         let responder = server.responder(servesMetrics: configuration.metricsPort == nil)
         let http1 = HTTPServerBuilder { hummingbird in
             WebhookHTTP1Channel(
-                base: HTTP1Channel(responder: hummingbird, configuration: .init(idleTimeout: idle)),
-                responder: responder)
+                responder: hummingbird, admission: responder, idleTimeout: configuration.idleTimeout,
+                coalescesWrites: true)
         }
         let builder: HTTPServerBuilder =
             configuration.http2

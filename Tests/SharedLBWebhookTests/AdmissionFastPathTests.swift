@@ -293,10 +293,8 @@ struct AdmissionFastPathTests {
         -> EmbeddedChannel
     {
         let responder = Self.responder(metrics: metrics, maximumBodySize: maximumBodySize)
-        let webhookChannel = WebhookHTTP1Channel(
-            // Hummingbird's request loop does not run on an embedded channel: what it is handed waits.
-            base: HTTP1Channel(responder: { _, _, _ in }),
-            responder: responder)
+        // Hummingbird's request loop does not run on an embedded channel: what it is handed waits.
+        let webhookChannel = WebhookHTTP1Channel(responder: { _, _, _ in }, admission: responder)
         let channel = EmbeddedChannel()
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8443)).wait()
         _ = try webhookChannel.setup(channel: channel, logger: Logger(label: "test")).wait()

@@ -49,6 +49,27 @@ struct GracefulShutdownTests {
         }
     }
 
+    @Test("a keep-alive connection idle for the idle timeout is closed by the server, after its answers")
+    func idleTimeout() async throws {
+        let body = try reviewBody("01-apply-lb-plain")
+        try await RunningWebhook.with(idleTimeout: .milliseconds(300)) { webhook in
+            let tls = try clientTLS(trusting: [webhook.pki.bundle])
+            try await RawTLSConnection.with(port: webhook.port, tls: tls) { connection in
+                // A review answered on the fast path, then a request Hummingbird answers.
+                try await connection.send(
+                    "POST /mutate?timeout=5s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
+                )
+                try await connection.send(body)
+                #expect(try await connection.readResponse().status == 200)
+                try await connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                #expect(try await connection.readResponse().status == 200)
+                let idleSince = ContinuousClock.now
+                #expect(await connection.waitForClose())
+                #expect(ContinuousClock.now - idleSince >= .milliseconds(250))
+            }
+        }
+    }
+
     @Test(
         "under load, with a shutdown delay for the clients to stop sending, no request fails",
         .timeLimit(.minutes(1)))

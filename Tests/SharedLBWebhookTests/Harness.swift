@@ -67,13 +67,14 @@ struct RunningWebhook: Sendable {
         reloadInterval: Duration = .seconds(3600),
         http2: Bool = false,
         shutdownDelay: Duration = .zero,
+        idleTimeout: Duration? = nil,
         _ body: @Sendable (RunningWebhook) async throws -> T
     ) async throws -> T {
         let pki = try TestPKI.make()
         defer { pki.remove() }
         return try await with(
             pki: pki, metricsListener: metricsListener, reloadInterval: reloadInterval, http2: http2,
-            shutdownDelay: shutdownDelay, body)
+            shutdownDelay: shutdownDelay, idleTimeout: idleTimeout, body)
     }
 
     @discardableResult
@@ -83,17 +84,20 @@ struct RunningWebhook: Sendable {
         reloadInterval: Duration = .seconds(3600),
         http2: Bool = false,
         shutdownDelay: Duration = .zero,
+        idleTimeout: Duration? = nil,
         _ body: @Sendable (RunningWebhook) async throws -> T
     ) async throws -> T {
         var logger = Logger(label: "test.webhook")
         logger.logLevel = .warning
         let (listening, listeningContinuation) = AsyncStream.makeStream(of: (String, Int).self)
         let (checks, checksContinuation) = AsyncStream.makeStream(of: CertificateStore.ReloadOutcome.self)
+        var configuration = WebhookConfiguration(
+            host: "127.0.0.1", port: 0, certificatePath: pki.certificatePath, keyPath: pki.keyPath, http2: http2,
+            metricsHost: metricsListener ? "127.0.0.1" : nil, metricsPort: metricsListener ? 0 : nil,
+            certificateReloadInterval: reloadInterval, shutdownDelay: shutdownDelay)
+        if let idleTimeout { configuration.idleTimeout = idleTimeout }
         let server = WebhookServer(
-            configuration: WebhookConfiguration(
-                host: "127.0.0.1", port: 0, certificatePath: pki.certificatePath, keyPath: pki.keyPath, http2: http2,
-                metricsHost: metricsListener ? "127.0.0.1" : nil, metricsPort: metricsListener ? 0 : nil,
-                certificateReloadInterval: reloadInterval, shutdownDelay: shutdownDelay),
+            configuration: configuration,
             logger: logger,
             onListening: { scheme, port in listeningContinuation.yield((scheme, port)) },
             onCertificateCheck: { checksContinuation.yield($0) }
