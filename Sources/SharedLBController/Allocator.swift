@@ -229,17 +229,22 @@ public final class Allocator: Service, Sendable {
             return
         } catch {
             guard error.kind == .notFound else {
-                logger.warning("could not read namespace \(configuration.namespace): \(error)")
+                logger.warning(
+                    "could not read the allocator's namespace",
+                    metadata: ["k8s.namespace": "\(configuration.namespace)", "error.message": "\(error)"])
                 return
             }
         }
         do {
             _ = try await replicaClient.create(Namespace(metadata: ObjectMeta(name: configuration.namespace)))
-            logger.notice("created namespace \(configuration.namespace)")
+            logger.notice(
+                "created the allocator's namespace", metadata: ["k8s.namespace": "\(configuration.namespace)"])
         } catch  where error.kind == .alreadyExists {
             // Another replica was first.
         } catch {
-            logger.warning("namespace \(configuration.namespace) is missing and could not be created: \(error)")
+            logger.warning(
+                "the allocator's namespace is missing and could not be created",
+                metadata: ["k8s.namespace": "\(configuration.namespace)", "error.message": "\(error)"])
         }
     }
 

@@ -45,8 +45,11 @@ extension Allocator {
             if Task.isCancelled { throw CancellationError() }
             let delay = state.withLock { $0.backoff.failed(object, retry: retry, now: .now) }
             logger.error(
-                "could not \(action)",
-                metadata: ["k8s.object": "\(object)", "retry.delay": "\(delay)", "error.message": "\(error)"])
+                "write failed; retrying after a backoff",
+                metadata: [
+                    "k8s.object": "\(object)", "sharedlb.action": "\(action)", "retry.delay": "\(delay)",
+                    "error.message": "\(error)",
+                ])
             return false
         }
     }

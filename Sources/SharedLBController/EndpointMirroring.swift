@@ -86,17 +86,26 @@ extension Allocator {
             record(slice: created, key: key(created.metadata), replacing: nil)
             return
         }
-        let encoded = try JSONParser.parse(Array(JSONEncoder().encode(want)))
-        var body = JSONObject()
-        body["metadata"] = .object(
-            JSONObject([
-                ("labels", encoded["metadata"]?["labels"] ?? .null),
-                ("ownerReferences", encoded["metadata"]?["ownerReferences"] ?? .null),
-            ]))
-        body["endpoints"] = encoded["endpoints"] ?? .array([])
-        body["ports"] = encoded["ports"] ?? .array([])
         let updated = try await client.patch(
-            EndpointSlice.self, namespace: namespace, name: name, patch: .merge(.object(body)))
+            EndpointSlice.self, namespace: namespace, name: name, patch: .mergeEncoding(MirroredSlicePatch(slice: want))
+        )
         record(slice: updated, key: key(updated.metadata), replacing: current.metadata.resourceVersion)
+    }
+}
+
+/// The fields of a mirrored slice SharedLB sets, as a merge patch: labels and owner references
+/// (`null` when the slice has none: removed), endpoints and ports (replaced whole).
+struct MirroredSlicePatch: Encodable, Sendable {
+    let slice: EndpointSlice
+
+    private enum Keys: String, CodingKey { case metadata, labels, ownerReferences, endpoints, ports }
+
+    func encode(to encoder: any Encoder) throws {
+        var root = encoder.container(keyedBy: Keys.self)
+        var metadata = root.nestedContainer(keyedBy: Keys.self, forKey: .metadata)
+        try metadata.encode(slice.metadata.labels, forKey: .labels)
+        try metadata.encode(slice.metadata.ownerReferences, forKey: .ownerReferences)
+        try root.encode(slice.endpoints ?? [], forKey: .endpoints)
+        try root.encode(slice.ports ?? [], forKey: .ports)
     }
 }

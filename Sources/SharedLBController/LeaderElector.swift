@@ -195,7 +195,11 @@ public final class LeaderElector: Sendable {
             _ = try await client.update(lease)
             logger.notice("released the lease")
         } catch {
-            logger.warning("could not release the lease: \(error)")
+            logger.warning(
+                "could not release the lease",
+                metadata: [
+                    "lease": "\(configuration.namespace)/\(configuration.leaseName)", "error.message": "\(error)",
+                ])
         }
     }
 }

@@ -17,6 +17,8 @@ public final class KubernetesClient: Sendable {
     public enum Patch: Sendable {
         /// RFC 7386 (`application/merge-patch+json`): `null` deletes.
         case merge(JSONValue)
+        /// RFC 7386 from a typed value (its encoding must write `null` for what it deletes).
+        case mergeEncoding(any Encodable & Sendable)
         /// RFC 6902 (`application/json-patch+json`).
         case json(JSONPatch)
         /// Server-side apply (`application/apply-patch+yaml`, JSON being YAML).
@@ -186,6 +188,8 @@ public final class KubernetesClient: Sendable {
         switch patch {
         case .merge(let document):
             (body, contentType) = (Array(JSONWriter.encode(document).utf8), "application/merge-patch+json")
+        case .mergeEncoding(let value):
+            (body, contentType) = (try encode(value), "application/merge-patch+json")
         case .json(let operations):
             (body, contentType) = (operations.encoded, "application/json-patch+json")
         case .apply(let document, let fieldManager, let force):
@@ -225,7 +229,7 @@ public final class KubernetesClient: Sendable {
                 return try await body()
             } catch let error as KubernetesError where error.kind == .conflict && attempt < attempts {
                 attempt += 1
-                try? await Task.sleep(for: retryPolicy.delay(attempt: attempt, retryAfterSeconds: nil))
+                try await Task.sleep(for: retryPolicy.delay(attempt: attempt, retryAfterSeconds: nil))
             }
         }
     }
@@ -241,12 +245,16 @@ public final class KubernetesClient: Sendable {
         while true {
             do {
                 return try await sendOnce(method, path, query: query, body: body, contentType: contentType)
-            } catch {
-                let retry = error.kind == .tooManyRequests || (idempotent && error.isRetryable)
-                guard retry, attempt < retryPolicy.attempts else { throw error }
-                try? await Task.sleep(
-                    for: retryPolicy.delay(attempt: attempt, retryAfterSeconds: error.retryAfterSeconds))
-                if Task.isCancelled { throw error }
+            } catch let failure {
+                let retry = failure.kind == .tooManyRequests || (idempotent && failure.isRetryable)
+                guard retry, attempt < retryPolicy.attempts else { throw failure }
+                do {
+                    try await Task.sleep(
+                        for: retryPolicy.delay(attempt: attempt, retryAfterSeconds: failure.retryAfterSeconds))
+                } catch {
+                    // Cancelled while waiting to retry: the last answer is the error.
+                    throw failure
+                }
                 attempt += 1
             }
         }

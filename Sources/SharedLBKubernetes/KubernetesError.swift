@@ -54,24 +54,40 @@ public struct KubernetesError: Error, Sendable, CustomStringConvertible {
 
     /// Decodes a `Status` body (or any body) answered with `code`.
     static func fromResponse(code: Int, body: [UInt8], retryAfterHeader: String?) -> KubernetesError {
-        let status = try? JSONParser.parse(body)
-        let reason = status?["reason"]?.stringValue ?? ""
-        let message =
-            status?["message"]?.stringValue
-            ?? String(decoding: body.prefix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let causes = (status?["details"]?["causes"]?.arrayValue ?? []).map {
-            Cause(
-                reason: $0["reason"]?.stringValue ?? "", message: $0["message"]?.stringValue ?? "",
-                field: $0["field"]?.stringValue ?? "")
+        let status = try? JSONDecoder().decode(Status.self, from: Data(body))
+        let text = String(decoding: body.prefix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return fromStatus(status, code: code, text: text, retryAfterHeader: retryAfterHeader)
+    }
+
+    /// The error a `Status` tells (`text` when it has no message), answered with `code`.
+    static func fromStatus(_ status: Status?, code: Int, text: String = "", retryAfterHeader: String? = nil)
+        -> KubernetesError
+    {
+        let reason = status?.reason ?? ""
+        let causes = (status?.details?.causes ?? []).map {
+            Cause(reason: $0.reason ?? "", message: $0.message ?? "", field: $0.field ?? "")
         }
-        let retryAfter =
-            retryAfterHeader.flatMap { Int($0) }
-            ?? status?["details"]?["retryAfterSeconds"].flatMap {
-                if case .number(let text) = $0 { Int(text) } else { nil }
-            }
         return KubernetesError(
-            kind: kind(code: code, reason: reason), code: code, reason: reason, message: message, causes: causes,
-            retryAfterSeconds: retryAfter)
+            kind: kind(code: code, reason: reason), code: code, reason: reason, message: status?.message ?? text,
+            causes: causes,
+            retryAfterSeconds: retryAfterHeader.flatMap { Int($0) } ?? status?.details?.retryAfterSeconds)
+    }
+
+    /// The API server's `Status` (meta/v1), as much of it as errors tell.
+    struct Status: Decodable {
+        struct Details: Decodable {
+            struct Cause: Decodable {
+                var reason: String?
+                var message: String?
+                var field: String?
+            }
+            var causes: [Cause]?
+            var retryAfterSeconds: Int?
+        }
+        var code: Int?
+        var reason: String?
+        var message: String?
+        var details: Details?
     }
 
     static func kind(code: Int, reason: String) -> Kind {

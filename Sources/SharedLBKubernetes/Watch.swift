@@ -96,8 +96,8 @@ public struct WatchSequence<Object: KubernetesObject>: AsyncSequence {
             }
         }
 
-        /// Decodes an event in one pass (the object straight from the line's bytes); only an
-        /// `ERROR` event, which carries a Status instead of the object, is read a second time.
+        /// Decodes an event in one pass: the object (or an `ERROR` event's Status) straight from
+        /// the line's bytes.
         private mutating func decode(_ line: [UInt8]) throws -> WatchEvent<Object> {
             let envelope: Envelope
             do {
@@ -114,10 +114,9 @@ public struct WatchSequence<Object: KubernetesObject>: AsyncSequence {
             if envelope.type == "ERROR" {
                 // An ERROR event carries a Status, never the resource (410 Expired on a too-old resourceVersion).
                 finished = true
-                let status = (try? JSONParser.parse(line))?["object"] ?? .null
-                let code = status["code"].flatMap { if case .number(let text) = $0 { Int(text) } else { nil } } ?? 500
-                throw KubernetesError.fromResponse(
-                    code: code, body: Array(JSONWriter.encode(status).utf8), retryAfterHeader: nil)
+                throw KubernetesError.fromStatus(
+                    envelope.status, code: envelope.status?.code ?? 500, text: "watch \(path) ended with an ERROR event"
+                )
             }
             guard let eventType = WatchEvent<Object>.EventType(rawValue: envelope.type), let object = envelope.object
             else {
@@ -131,17 +130,23 @@ public struct WatchSequence<Object: KubernetesObject>: AsyncSequence {
             return WatchEvent(type: eventType, object: object)
         }
 
-        /// `{"type": ..., "object": ...}`; the object is decoded unless the type is `ERROR`.
+        /// `{"type": ..., "object": ...}`: the object, or the `Status` of an `ERROR` event.
         struct Envelope: Decodable {
             var type: String
             var object: Object?
+            var status: KubernetesError.Status?
 
             enum Keys: String, CodingKey { case type, object }
 
             init(from decoder: any Decoder) throws {
                 let container = try decoder.container(keyedBy: Keys.self)
                 type = try container.decode(String.self, forKey: .type)
-                object = type == "ERROR" ? nil : try container.decodeIfPresent(Object.self, forKey: .object)
+                if type == "ERROR" {
+                    // A Status that does not decode still ends the watch, as a 500.
+                    status = try? container.decodeIfPresent(KubernetesError.Status.self, forKey: .object)
+                } else {
+                    object = try container.decodeIfPresent(Object.self, forKey: .object)
+                }
             }
         }
     }

@@ -33,7 +33,12 @@ struct KubeconfigOptions: ParsableArguments {
         } catch {
             result = .failure(error)
         }
-        try? await client.shutdown()
+        do {
+            try await client.shutdown()
+        } catch {
+            // Its connections are gone either way; `body`'s outcome is what the command reports.
+            FileHandle.standardError.write(Data("warning: closing the API client: \(error)\n".utf8))
+        }
         return try result.get()
     }
 }
