@@ -47,6 +47,7 @@ extension Allocator {
         var failures = 0
         for await _ in queue.wakeups {
             metrics.leader.set(isLeader ? 1.0 : 0.0)
+            if !isLeader { metrics.clearLeaderGauges() }
             // Work waits in the queue until this instance is ready and leads (a new leader
             // queues everything anyway).
             guard isReady, isLeader else { continue }

@@ -15,6 +15,7 @@ public struct AllocatorMetrics: Sendable {
     let placedMembers: Gauge
     let failingMembers: Gauge
     let unreadableShards: Gauge
+    /// 1 while this replica holds the Lease; the gauges above are the leader's (0 elsewhere).
     let leader: Gauge
     /// Objects in the allocator's caches, by resource.
     let cachedServices: Gauge
@@ -84,6 +85,16 @@ public struct AllocatorMetrics: Sendable {
         if !work.members.isEmpty { queuedMembers.increment(by: Int64(work.members.count)) }
         if !work.services.isEmpty { queuedServices.increment(by: Int64(work.services.count)) }
         if !work.sharedLBs.isEmpty { queuedSharedLBs.increment(by: Int64(work.sharedLBs.count)) }
+    }
+
+    /// Zeroes what only the leader measures (ledger lines, shared LBs, members, unreadable shards,
+    /// failing shared LBs): a replica that lost the Lease would otherwise keep its last values, and
+    /// `max()` over the replicas, which the alerts and the dashboard take, would read them as the
+    /// leader's.
+    func clearLeaderGauges() {
+        for gauge in [allocations, sharedLBs, placedMembers, failingMembers, unreadableShards, failingLBs] {
+            gauge.set(0.0)
+        }
     }
 
     /// The Prometheus text exposition of every metric in the registry.

@@ -178,6 +178,41 @@ struct AllocatorFaultTests {
         }
     }
 
+    @Test("a replica that loses the Lease zeroes the gauges only the leader measures, and sets them again as leader")
+    func deposedGauges() async throws {
+        try await Cluster.run(on: .mock, configuration: testConfiguration(identity: "allocator", election: true)) {
+            cluster in
+            _ = try await cluster.client.create(loadBalancer("one", namespace: "team-a", ports: [(80, "TCP")]))
+            try await cluster.waitForEndpoints(["team-a/one"])
+            let allocator = cluster.allocators[0]
+            /// The leader gauge, placed members and shared LBs, as exported.
+            @Sendable func gauges() -> [Double] {
+                let lines = String(decoding: allocator.metrics.exposition(), as: UTF8.self).split(separator: "\n")
+                return [
+                    "sharedlb_allocator_leader ", "sharedlb_allocator_members{state=\"placed\"} ",
+                    "sharedlb_allocator_shared_lbs ",
+                ].map { name in
+                    lines.first { $0.hasPrefix(name) }.flatMap { Double($0.dropFirst(name.count)) } ?? -1
+                }
+            }
+            /// Polls `gauges()` until it reads `want` (no event tells when the worker has looked).
+            @Sendable func waitFor(_ want: [Double]) async throws -> Bool {
+                try await withTimeout(.seconds(15)) {
+                    while gauges() != want { try await Task.sleep(for: .milliseconds(50)) }
+                    return true
+                }
+            }
+            let leading: [Double] = [1, 1, 1]
+            #expect(try await waitFor(leading))
+            // The Lease cannot be renewed (nor taken): this replica steps down.
+            cluster.handler.inject(
+                .init(verb: "update", resource: "leases", count: 1000, status: .internalError("etcd timeout")))
+            #expect(try await waitFor([0, 0, 0]))
+            cluster.handler.clearFaults()
+            #expect(try await waitFor(leading))
+        }
+    }
+
     @Test("a leader that cannot renew stops being the leader within the renew deadline")
     func leaderLosesLease() async throws {
         try await TestEnvironment.run(on: .mock) { environment in
