@@ -75,7 +75,7 @@ public struct WebhookMetrics: Sendable {
         certificateExpiry = registry.makeGauge(
             descriptor: Self.name(
                 "certificate_expiry", unit: "timestamp_seconds",
-                help: "notAfter of the serving certificate in use (Unix time).")
+                help: "notAfter of the serving certificate in use (Unix time; 0 until one is loaded).")
         )
     }
 
