@@ -47,7 +47,7 @@ manifests-check: build ## Fail if generated manifests differ from the code
 manifests-render: ## `kubectl kustomize` renders manifests/ and each overlay, with the settings each overlay promises
 	scripts/manifests-render.sh manifests $(OVERLAYS) manifests/monitoring
 
-docs-check: build ## Every subcommand and option in --help is documented in README
+docs-check: build ## Every subcommand and option in --help is documented in docs/COMMANDS.md (and tabled in README)
 	scripts/docs-check.sh .build/debug/sharedlb
 
 product-check: build ## The sharedlb binary links no test or demo code (no SharedLBAPIServer or SharedLBDemo symbol)

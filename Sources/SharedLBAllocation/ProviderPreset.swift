@@ -1,4 +1,4 @@
-/// What a load-balancer implementation allows, for `--provider` (README, "Provider presets",
+/// What a load-balancer implementation allows, for `--provider` (docs/OPERATIONS.md, "Provider presets",
 /// lists the source of every number). Each value can still be overridden by its own flag.
 public struct ProviderPreset: Sendable, Equatable {
     public enum Provider: String, Sendable, CaseIterable {

@@ -3,7 +3,7 @@ import SharedLBAllocation
 
 extension ProviderPreset.Provider: ExpressibleByArgument {}
 
-/// `--provider` and the flags whose defaults it sets (README, "Provider presets").
+/// `--provider` and the flags whose defaults it sets (docs/OPERATIONS.md, "Provider presets").
 struct ProviderOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
