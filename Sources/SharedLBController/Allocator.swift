@@ -266,7 +266,10 @@ public final class Allocator: Service, Sendable {
                     // A new leader starts from everything, without the backoffs of an earlier
                     // term; a deposed one stops.
                     for await _ in elector.changes {
-                        if self.isLeader { self.state.withLock { $0.backoff = ObjectBackoff() } }
+                        if self.isLeader {
+                            self.state.withLock { $0.backoff = ObjectBackoff() }
+                            self.countBackoffs()
+                        }
                         self.queue.add(.everything)
                     }
                 }

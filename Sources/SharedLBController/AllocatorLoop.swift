@@ -173,7 +173,10 @@ extension Allocator {
         try await syncSharedLBs(work.sharedLBs, planned: planned)
         try await collectEmpty(planned: planned)
         try await reconcileMembers(work, planned: planned)
-        if full { state.withLock { $0.backoff.endFullPass() } }
+        if full {
+            state.withLock { $0.backoff.endFullPass() }
+            countBackoffs()
+        }
     }
 
     /// API writes of the last completed round: zero after a full one means everything was

@@ -1,6 +1,7 @@
 public import Prometheus
 import SharedLBAllocation
 import SharedLBCore
+import SharedLBKubernetes
 
 /// The allocator's Prometheus metrics, all named `sharedlb_allocator_…`.
 public struct AllocatorMetrics: Sendable {
@@ -27,6 +28,10 @@ public struct AllocatorMetrics: Sendable {
     let queuedMembers: Counter
     let queuedServices: Counter
     let queuedSharedLBs: Counter
+    /// Failed writes by reason (every reason exported from the start, at 0).
+    let writeFailures: [String: Counter]
+    /// Objects whose last write failed (waiting out their backoff, or queued to retry).
+    let backoffObjects: Gauge
     /// Self-healing (`--failover-after`).
     let failingLBs: Gauge
     let failoverMoves: Counter
@@ -71,6 +76,16 @@ public struct AllocatorMetrics: Sendable {
         queuedMembers = registry.makeCounter(descriptor: queued, labels: [("kind", "member")])
         queuedServices = registry.makeCounter(descriptor: queued, labels: [("kind", "service")])
         queuedSharedLBs = registry.makeCounter(descriptor: queued, labels: [("kind", "shared_lb")])
+        let failures = name(
+            "api_write_failures", "total", "Writes that failed, by reason (the API server's answer, or transport).")
+        writeFailures = Dictionary(
+            uniqueKeysWithValues: Self.reasons.map {
+                ($0, registry.makeCounter(descriptor: failures, labels: [("reason", $0)]))
+            })
+        backoffObjects = registry.makeGauge(
+            descriptor: name(
+                "backoff_objects", "", "Objects whose last write failed: waiting out their backoff or queued to retry.")
+        )
         failingLBs = registry.makeGauge(
             descriptor: name(
                 "failing_shared_lbs", "", "Shared LBs the cloud fails (latest Event) or the API server refuses."))
@@ -87,12 +102,50 @@ public struct AllocatorMetrics: Sendable {
         if !work.sharedLBs.isEmpty { queuedSharedLBs.increment(by: Int64(work.sharedLBs.count)) }
     }
 
+    /// Counts a write the API server refused or that failed, by the error's kind.
+    func countWriteFailure(_ error: KubernetesError) {
+        (writeFailures[Self.reason(error.kind)] ?? writeFailures["other"])?.increment()
+    }
+
+    /// Every value of the `reason` label.
+    static let reasons = [
+        "not_found", "already_exists", "conflict", "invalid", "forbidden", "unauthorized", "gone", "too_many_requests",
+        "bad_request", "method_not_allowed", "unsupported_media_type", "timeout", "server_error", "transport",
+        "decoding", "configuration", "fenced", "other",
+    ]
+
+    /// A label value for each kind of error (`forbidden`, `invalid`, `server_error`, ...).
+    static func reason(_ kind: KubernetesError.Kind) -> String {
+        switch kind {
+        case .notFound: "not_found"
+        case .alreadyExists: "already_exists"
+        case .conflict: "conflict"
+        case .invalid: "invalid"
+        case .forbidden: "forbidden"
+        case .unauthorized: "unauthorized"
+        case .gone: "gone"
+        case .tooManyRequests: "too_many_requests"
+        case .badRequest: "bad_request"
+        case .methodNotAllowed: "method_not_allowed"
+        case .unsupportedMediaType: "unsupported_media_type"
+        case .timeout: "timeout"
+        case .serverError: "server_error"
+        case .transport: "transport"
+        case .decoding: "decoding"
+        case .configuration: "configuration"
+        case .fenced: "fenced"
+        case .other: "other"
+        }
+    }
+
     /// Zeroes what only the leader measures (ledger lines, shared LBs, members, unreadable shards,
-    /// failing shared LBs): a replica that lost the Lease would otherwise keep its last values, and
+    /// failing shared LBs, objects in backoff): a replica that lost the Lease would otherwise keep its last values, and
     /// `max()` over the replicas, which the alerts and the dashboard take, would read them as the
     /// leader's.
     func clearLeaderGauges() {
-        for gauge in [allocations, sharedLBs, placedMembers, failingMembers, unreadableShards, failingLBs] {
+        for gauge in [
+            allocations, sharedLBs, placedMembers, failingMembers, unreadableShards, failingLBs, backoffObjects,
+        ] {
             gauge.set(0.0)
         }
     }

@@ -29,6 +29,11 @@ extension Allocator {
         }
     }
 
+    /// Sets `sharedlb_allocator_backoff_objects` from the backoffs kept now.
+    func countBackoffs() {
+        metrics.backoffObjects.set(Double(state.withLock { $0.backoff.entries.count }))
+    }
+
     /// Runs the write of one object unless that object is waiting out its backoff; a failure
     /// backs off that object alone (``ObjectBackoff``), to be retried by `retry`, so every
     /// other object goes on at full speed. False when the write failed or waits.
@@ -39,11 +44,14 @@ extension Allocator {
         do {
             try await write()
             state.withLock { $0.backoff.succeeded(object) }
+            countBackoffs()
             return true
         } catch let error as KubernetesError where error.kind != .fenced {
             // Shutting down: the write was cut, the object did not fail.
             if Task.isCancelled { throw CancellationError() }
             let delay = state.withLock { $0.backoff.failed(object, retry: retry, now: .now) }
+            metrics.countWriteFailure(error)
+            countBackoffs()
             logger.error(
                 "write failed; retrying after a backoff",
                 metadata: [

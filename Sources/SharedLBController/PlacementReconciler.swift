@@ -252,6 +252,8 @@ extension Allocator {
                 let delay = self.state.withLock {
                     $0.backoff.failed(Self.deletion(of: name), retry: Work(sharedLBs: [name]), now: .now)
                 }
+                self.metrics.countWriteFailure(error)
+                self.countBackoffs()
                 self.logger.error(
                     "could not delete an emptied shared LB",
                     metadata: ["k8s.object": "\(object)", "retry.delay": "\(delay)", "error.message": "\(error)"])

@@ -164,6 +164,13 @@ struct RealFaultTests {
                 try await Task.sleep(for: .milliseconds(200))
             }
             #expect(try refusals() >= 4, "the policy never refused the allocator")
+            // Operators see it: refused writes by reason, and the object waiting out its backoff.
+            @Sendable func exported(_ series: String) -> Double? {
+                String(decoding: cluster.allocators[0].metrics.exposition(), as: UTF8.self).split(separator: "\n")
+                    .first { $0.hasPrefix(series + " ") }.flatMap { Double($0.dropFirst(series.count + 1)) }
+            }
+            #expect(exported(#"sharedlb_allocator_api_write_failures_total{reason="invalid"}"#) ?? 0 >= 4)
+            #expect(exported("sharedlb_allocator_backoff_objects") == 1)
             let before = try refusals()
             // Meanwhile each new member elsewhere is placed and told at once.
             var ids: [String] = []
@@ -187,6 +194,7 @@ struct RealFaultTests {
             #expect(deleted.succeeded, "\(deleted)")
             try await cluster.waitForEndpoints(ids + ["locked/held"], timeout: .seconds(90))
             try await cluster.settle()
+            #expect(exported("sharedlb_allocator_backoff_objects") == 0)
             #expect(try await cluster.audit() == [])
         }
     }
