@@ -38,6 +38,8 @@ public final class LeaderElector: Sendable {
         var leaderUntil: ContinuousClock.Instant?
         /// The Lease record last seen, and when it was first seen like that.
         var observed: String?
+        /// This instance has held the Lease (a standby that never did has nothing to release).
+        var held = false
         var observedAt: ContinuousClock.Instant?
         var transitions = 0
         /// The last Lease error warned about, and when (the same one is repeated once a minute).
@@ -118,6 +120,7 @@ public final class LeaderElector: Sendable {
                         spec: Lease.Spec(
                             holderIdentity: configuration.identity, leaseDurationSeconds: seconds, acquireTime: time,
                             renewTime: time, leaseTransitions: 0)))
+                state.withLock { $0.held = true }
                 return true
             }
             var spec = lease.spec ?? Lease.Spec()
@@ -150,6 +153,7 @@ public final class LeaderElector: Sendable {
                 state.observed =
                     "\(spec.holderIdentity ?? "")|\(spec.renewTime ?? "")|\(updated.metadata.resourceVersion ?? "")"
                 state.observedAt = now
+                state.held = true
             }
             return true
         } catch {
@@ -182,9 +186,16 @@ public final class LeaderElector: Sendable {
     }
 
     /// Gives the Lease up, if this instance holds it: no holder and a one-second duration,
-    /// so a standby takes over at once. Call it once nothing writes any more.
+    /// so a standby takes over at once. Call it once nothing writes any more. An instance that
+    /// never held the Lease sends nothing.
     public func release() async {
-        state.withLock { $0.leaderUntil = nil }
+        // A standby asks nothing: with the API server gone it would wait out every retry first.
+        guard
+            state.withLock({
+                $0.leaderUntil = nil
+                return $0.held
+            })
+        else { return }
         do {
             var lease = try await client.get(
                 Lease.self, namespace: configuration.namespace, name: configuration.leaseName)

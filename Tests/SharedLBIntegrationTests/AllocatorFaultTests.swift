@@ -213,6 +213,27 @@ struct AllocatorFaultTests {
         }
     }
 
+    @Test("a standby that never held the Lease releases nothing: it sends no request on shutdown")
+    func standbyReleasesNothing() async throws {
+        try await TestEnvironment.run(on: .mock) { environment in
+            let standby = LeaderElector(
+                client: environment.client, configuration: .init(identity: "standby"), logger: Logger(label: "elector"))
+            // The next Lease read is refused: whoever sends it gets the 403.
+            environment.handler.inject(
+                .init(
+                    verb: "get", resource: "leases", count: 1,
+                    status: .forbidden("leases", "sharedlb-allocator", "off limits")))
+            await standby.release()
+            do {
+                _ = try await environment.client.get(
+                    Lease.self, namespace: SharedLBNames.defaultNamespace, name: "sharedlb-allocator")
+                Issue.record("the Lease read was not refused")
+            } catch let error as KubernetesError {
+                #expect(error.kind == .forbidden, "release() sent a request: \(error)")
+            }
+        }
+    }
+
     @Test("a leader that cannot renew stops being the leader within the renew deadline")
     func leaderLosesLease() async throws {
         try await TestEnvironment.run(on: .mock) { environment in
