@@ -6,7 +6,9 @@
 # its Issuer, Certificate and CA-injection annotation, the tenant-guard overlay its two
 # ValidatingAdmissionPolicies and their bindings (beside the base's Ignore webhook); each
 # of them the namespace's Pod Security label and a NetworkPolicy per component. manifests/monitoring
-# (not an overlay) its PrometheusRule, PodMonitors and dashboard ConfigMap.
+# (not an overlay) its PrometheusRule, PodMonitors and dashboard ConfigMap; with promtool, the
+# rule loads and its alerts' unit tests pass (manifests/monitoring/alerts_test.yaml; required when
+# SHAREDLB_REQUIRE_PROMTOOL is set, as .ci/run does).
 set -euo pipefail
 
 command -v kubectl >/dev/null || { echo "manifests-render: kubectl not found (.ci/run installs it)" >&2; exit 1; }
@@ -44,6 +46,23 @@ PY
         expect "$file" '^kind: PrometheusRule' "the PrometheusRule"
         expect "$file" '^kind: PodMonitor' "the PodMonitors"
         expect "$file" 'grafana_dashboard: "1"' "the dashboard ConfigMap's sidecar label"
+        # The rule as Prometheus loads it, and its alerts' unit tests (alerts_test.yaml).
+        python3 - "$file" "$out/rules.yaml" <<'PY'
+import sys, yaml
+rules = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "PrometheusRule"]
+yaml.safe_dump(rules[0]["spec"], open(sys.argv[2], "w"))
+PY
+        if command -v promtool >/dev/null; then
+            cp "$dir/alerts_test.yaml" "$out/alerts_test.yaml"
+            (cd "$out" && promtool check rules rules.yaml >/dev/null && promtool test rules alerts_test.yaml >/dev/null) \
+                || { (cd "$out" && promtool check rules rules.yaml && promtool test rules alerts_test.yaml) >&2; exit 1; }
+            echo "  promtool: the rules load and alerts_test.yaml passes"
+        elif [[ -n "${SHAREDLB_REQUIRE_PROMTOOL:-}" ]]; then
+            echo "manifests-render: promtool not found (.ci/run installs it: apt-get install prometheus)" >&2
+            exit 1
+        else
+            echo "  promtool not installed: the alerts' unit tests were not run (apt-get install prometheus)"
+        fi
         echo "manifests-render: $dir renders"
         continue
     fi
