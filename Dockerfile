@@ -15,7 +15,7 @@ RUN scripts/release-build.sh \
 
 FROM ubuntu:noble
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates zlib1g libstdc++6 \
+ && apt-get install -y --no-install-recommends ca-certificates zlib1g \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /sharedlb /usr/local/bin/sharedlb
 # The distroless "nonroot" uid; the manifests run as it too.
