@@ -193,9 +193,9 @@ extension APIServer {
         }
     }
 
-    /// Like a kube-apiserver restart: every connection (and so every watch) is cut, the
-    /// server is back on the same port with the same certificate, and all state is kept.
-    /// Returns once the new server listens.
+    /// Like a kube-apiserver restart: requests in flight are answered, every watch is cut and
+    /// every connection closed, the server is back on the same port with the same certificate,
+    /// and all state is kept. Returns once the new server listens.
     public func restart() async {
         let generation = await listening.generation
         restarts.send(.restart)
@@ -231,11 +231,13 @@ extension APIServer {
                     return nil
                 }
                 let command = await commands.next() ?? .stop
-                if command == .stop {
+                if command == .stop || command == .restart {
+                    // Like kube-apiserver on SIGTERM: no new connections, requests in flight
+                    // answered, every watch ended (`WatchStream`), idle connections closed.
+                    // Cancelling the server instead could drop a connection NIO had accepted but
+                    // not yet handed over, which NIO traps on (apple/swift-nio#3481). A SIGKILL
+                    // is the real control plane's `restartAPIServer`.
                     await group.triggerGracefulShutdown()
-                } else if command == .restart {
-                    // Abrupt, as a crash or a rollout: open connections are cut, not drained.
-                    inner.cancelAll()
                 }
                 do {
                     try await inner.waitForAll()
