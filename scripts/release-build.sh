@@ -4,7 +4,7 @@
 # runtime linked in statically, so the image needs only the C runtime and zlib, and three stable
 # linker options that keep less of the binary resident (docs/PERFORMANCE.md, "Release build"):
 # - `lld` (the toolchain's linker) with `-z pack-relative-relocs`: the position-independent
-#   executable's 140,000 relative relocations take 40 KiB instead of 3.2 MiB, all of which the
+#   executable's 140,000 relative relocations take 27 KiB instead of 3.2 MiB, all of which the
 #   dynamic loader reads at start; needs glibc 2.36 or later where the binary runs (the image's
 #   Ubuntu 24.04 has 2.39).
 # - `--no-export-dynamic`: the toolchain's static-stdlib link exports every symbol (1.5 MiB of
