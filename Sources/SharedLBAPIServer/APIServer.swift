@@ -224,7 +224,7 @@ extension APIServer {
                     do {
                         try await group.run()
                     } catch {
-                        // Not cut by a restart: the server failed, which the loop must hear of.
+                        // Not cancelled from outside: the server failed, which the loop must hear of.
                         if !Task.isCancelled { restarts.send(.failed) }
                         throw error
                     }
@@ -239,9 +239,7 @@ extension APIServer {
                     // is the real control plane's `restartAPIServer`.
                     await group.triggerGracefulShutdown()
                 }
-                do {
-                    try await inner.waitForAll()
-                } catch  where command == .restart {}
+                try await inner.waitForAll()
                 return command
             }
             guard command == .restart else { return }
